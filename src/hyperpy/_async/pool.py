@@ -1,0 +1,184 @@
+"""The connection pool driver: carries out what ``_core.pool.PoolCore`` decides."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Union
+
+from .._backends import (
+    AsyncClock,
+    AsyncEvent,
+    AsyncNetwork,
+    AsyncShield,
+    AsyncStateLock,
+    AsyncTaskGroup,
+)
+from .._config import H2Settings, Timeout
+from .._core.pool import CONNECT, USE, Origin, PoolCore
+from .._exceptions import ClientClosed, PoolTimeout
+from .._models import Request, Response
+from .http2 import AsyncHTTP2Connection
+from .http11 import AsyncHTTP11Connection, ConnectionNotUsed
+
+Connection = Union[AsyncHTTP11Connection, AsyncHTTP2Connection]
+
+# Methods that may be sent again when a reused connection proves to have been closed
+# before the server saw the request (RFC 9110 §9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
+class AsyncConnectionPool:
+    """Opens, shares, reuses and closes a client's connections."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None,
+        http1: bool,
+        http2: bool,
+        http2_prior_knowledge: bool,
+        h2_settings: H2Settings,
+        max_connections: int | None,
+        max_keepalive: int | None,
+        keepalive_expiry: float | None,
+        task_group: AsyncTaskGroup | None,
+    ) -> None:
+        self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
+        self._prior_knowledge = http2_prior_knowledge
+        self._h2_settings = h2_settings
+        self._core: PoolCore[Connection] = PoolCore(
+            max_connections, max_keepalive, keepalive_expiry
+        )
+        self._lock = AsyncStateLock()
+        self._waiters: list[AsyncEvent] = []
+        self._task_group = task_group
+        self._closed = False
+        self.connections_opened = 0
+
+    def _may_multiplex(self, origin: Origin) -> bool:
+        if origin[0] == "https":
+            return self._http2
+        return self._prior_knowledge
+
+    async def handle_request(self, request: Request, timeout: Timeout) -> Response:
+        """Send ``request`` over a pooled connection; return once the head arrived."""
+        origin = request.url.origin
+        may_multiplex = self._may_multiplex(origin)
+        retried = False
+        while True:
+            conn = await self._acquire(origin, may_multiplex, timeout)
+            try:
+                return await conn.handle_request(request, timeout, self._release)
+            except ConnectionNotUsed as exc:
+                replayable = request._stream is None and request.method in IDEMPOTENT
+                if retried or not replayable:
+                    why = "" if replayable else f": {request.method} is not retried automatically"
+                    raise ConnectionNotUsed(f"{exc}{why}") from exc
+                retried = True
+
+    async def _acquire(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+        deadline = None if timeout.pool is None else AsyncClock.now() + timeout.pool
+        while True:
+            if self._closed:
+                raise ClientClosed("the client was closed")
+            waiter = AsyncEvent()
+            with self._lock:
+                decision = self._core.checkout(origin, AsyncClock.now(), may_multiplex)
+                if decision.action not in (USE, CONNECT):
+                    self._waiters.append(waiter)
+            await self._close_all(decision.close)
+            if decision.action == USE:
+                conn = decision.conn
+                assert conn is not None
+                if not conn.multiplexed and conn.is_stale():
+                    with self._lock:
+                        self._core.remove(conn)
+                    self._wake()
+                    await self._close_all([conn])
+                    continue
+                return conn
+            if decision.action == CONNECT:
+                return await self._connect(origin, may_multiplex, timeout)
+            remaining = None if deadline is None else deadline - AsyncClock.now()
+            try:
+                if (remaining is not None and remaining <= 0) or not await waiter.wait(remaining):
+                    raise PoolTimeout(f"no connection to {origin[1]} became free in time")
+            finally:
+                with self._lock:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+
+    async def _connect(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+        try:
+            conn = await self._open(origin, timeout)
+        except BaseException:
+            with self._lock:
+                self._core.connect_failed(origin, may_multiplex)
+            self._wake()
+            raise
+        with self._lock:
+            self._core.connected(origin, conn, may_multiplex, conn.multiplexed)
+            self.connections_opened += 1
+        self._wake()
+        return conn
+
+    async def _open(self, origin: Origin, timeout: Timeout) -> Connection:
+        scheme, host, port = origin
+        start = AsyncClock.now()
+        stream = await AsyncNetwork.connect_tcp(host, port, timeout.connect)
+        if scheme == "https":
+            assert self._ssl_context is not None
+            left = (
+                None
+                if timeout.connect is None
+                else max(0.0, timeout.connect - (AsyncClock.now() - start))
+            )
+            stream = await stream.start_tls(
+                self._ssl_context, server_hostname=host, server_side=False, timeout=left
+            )
+            use_h2 = stream.alpn == "h2"
+        else:
+            use_h2 = self._prior_knowledge
+        if not use_h2:
+            return AsyncHTTP11Connection(stream)
+        if self._task_group is None:
+            await stream.aclose()
+            raise RuntimeError("HTTP/2 needs the client opened as a context manager")
+        conn = AsyncHTTP2Connection(stream, origin, self._h2_settings, on_close=self._on_h2_close)
+        await conn.start(self._task_group, timeout)
+        return conn
+
+    def _release(self, conn: Connection, reusable: bool) -> list[Connection]:
+        with self._lock:
+            to_close = self._core.release(conn, reusable, AsyncClock.now())
+        self._wake()
+        return to_close
+
+    def _on_h2_close(self, conn: AsyncHTTP2Connection) -> None:
+        # GOAWAY received or connection lost: no new stream goes to it; streams in
+        # flight finish or fail on the connection itself.
+        with self._lock:
+            self._core.remove(conn)
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.set()
+
+    async def _close_all(self, conns: list[Connection]) -> None:
+        if conns:
+            with AsyncShield(2.0):
+                for conn in conns:
+                    await conn.aclose()
+
+    async def aclose(self) -> None:
+        """Close every connection; later requests raise ``ClientClosed``."""
+        self._closed = True
+        with self._lock:
+            conns = self._core.drain()
+        self._wake()
+        await self._close_all(conns)

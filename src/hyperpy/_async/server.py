@@ -1,0 +1,248 @@
+"""The server: accepts connections, picks HTTP/1.1 or HTTP/2 for each, drains on shutdown."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Union
+
+from .._backends import (
+    AsyncClock,
+    AsyncEvent,
+    AsyncListener,
+    AsyncSemaphore,
+    AsyncShield,
+    AsyncStateLock,
+    AsyncStream,
+    AsyncTaskGroup,
+    AsyncTaskStatus,
+)
+from .._config import H2Settings, ServerLimits, server_ssl_context
+from .._exceptions import ReadError, TransportError
+from .._models import Request, Response
+from .server_http2 import AsyncServerHTTP2Connection
+from .server_http11 import AsyncServerHTTP11Connection
+
+logger = logging.getLogger("hyperpy.server")
+
+AsyncHandler = Callable[[Request], Awaitable[Response]]
+ServerConnection = Union[AsyncServerHTTP11Connection, AsyncServerHTTP2Connection]
+Address = tuple[str, int]
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class AsyncServer:
+    """Serves ``app`` (``async def app(request) -> Response``) over HTTP/1.1 and HTTP/2.
+
+    Run it with ``await nursery.start(server.serve)`` (the bound address is
+    returned and kept as ``server.address``), or ``async with server:``. On a
+    cleartext port it speaks HTTP/1.1 and, when ``http2`` is on, h2c (prior
+    knowledge or ``Upgrade: h2c``); over TLS, what ALPN picked. ``ssl`` takes
+    an SSLContext (set its ALPN protocols to ["h2", "http/1.1"] for HTTP/2), or
+    give ``certfile``/``keyfile`` and one is built.
+    """
+
+    def __init__(
+        self,
+        app: AsyncHandler,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        ssl: ssl.SSLContext | None = None,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        http2: bool = True,
+        limits: ServerLimits = ServerLimits(),
+        h2_settings: H2Settings = H2Settings(),
+        backlog: int = 1024,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.http2 = http2
+        self.limits = limits
+        self.h2_settings = h2_settings
+        alpn = ("h2", "http/1.1") if http2 else ("http/1.1",)
+        self.ssl_context = server_ssl_context(ssl, certfile, keyfile, alpn)
+        self.backlog = backlog
+        self.address: Address | None = None
+        self._listener: AsyncListener | None = None
+        self._task_group: AsyncTaskGroup | None = None
+        self._owner: AsyncTaskGroup | None = None
+        self._connections: set[ServerConnection] = set()
+        self._lock = AsyncStateLock()
+        self._idle = AsyncEvent()
+        self._idle.set()
+        self._slots = AsyncSemaphore(limits.max_connections)
+        self._stopped = AsyncEvent()
+        self._draining = False
+
+    @property
+    def url(self) -> str:
+        """Base URL of the bound address (after start)."""
+        assert self.address is not None, "the server is not started"
+        host, port = self.address
+        host = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
+
+    async def serve(self, *, task_status: Any = AsyncTaskStatus.IGNORED) -> None:
+        """Listen and serve until ``shutdown``; reports the bound address when listening."""
+        listener = await AsyncListener.open(self.host, self.port, self.backlog)
+        self._listener = listener
+        self.address = listener.address
+        try:
+            async with AsyncTaskGroup() as task_group:
+                self._task_group = task_group
+                task_status.started(self.address)
+                await self._accept_loop(listener, task_group)
+                await self._stopped.wait()
+        finally:
+            self._task_group = None
+            await listener.aclose()
+
+    async def serve_forever(self) -> None:
+        """Serve until ``shutdown`` is called (from another task or thread)."""
+        await self.serve()
+
+    async def _accept_loop(self, listener: AsyncListener, task_group: AsyncTaskGroup) -> None:
+        while not self._draining:
+            # Past max_connections, new connections wait in the kernel's accept
+            # backlog rather than as tasks or threads here.
+            await self._slots.acquire()
+            stream = await listener.accept()
+            if stream is None:
+                self._slots.release()
+                return
+            task_group.start_soon(self._handle_connection, stream)
+
+    async def _handle_connection(self, stream: AsyncStream) -> None:
+        conn: ServerConnection | None = None
+        try:
+            conn = await self._open_connection(stream)
+            if conn is None:
+                return
+            with self._lock:
+                self._connections.add(conn)
+                self._idle.clear()
+                draining = self._draining
+            if draining:
+                conn.drain()
+            await conn.run()
+        except TransportError as exc:
+            logger.debug("connection ended: %s", exc)
+        finally:
+            with self._lock:
+                if conn is not None:
+                    self._connections.discard(conn)
+                if not self._connections:
+                    self._idle.set()
+            self._slots.release()
+            with AsyncShield(1.0):
+                await stream.aclose()
+
+    async def _open_connection(self, stream: AsyncStream) -> ServerConnection | None:
+        initial = b""
+        if self.ssl_context is not None:
+            stream = await stream.start_tls(
+                self.ssl_context,
+                server_hostname=None,
+                server_side=True,
+                timeout=self.limits.tls_handshake_timeout,
+                error=ReadError,
+            )
+            if stream.alpn == "h2" and self.http2:
+                return AsyncServerHTTP2Connection(self, stream, b"")
+        elif self.http2:
+            # Cleartext: prior-knowledge h2c starts with the connection preface.
+            while len(initial) < len(H2_PREFACE) and H2_PREFACE.startswith(initial):
+                data = await stream.receive(65536, self.limits.header_read_timeout)
+                if not data:
+                    break
+                initial += data
+            if initial.startswith(H2_PREFACE):
+                return AsyncServerHTTP2Connection(self, stream, initial)
+        return AsyncServerHTTP11Connection(self, stream, initial)
+
+    async def call_app(self, request: Request) -> Response | None:
+        """Run the handler; an exception becomes a logged 500."""
+        try:
+            response = await self.app(request)
+            if not isinstance(response, Response):
+                raise TypeError(f"the handler returned {type(response).__name__}, not Response")
+            return response
+        except TransportError:
+            raise
+        except Exception:
+            logger.exception("handler error for %s %s", request.method, request.url)
+            return Response(500, text="Internal Server Error\n")
+
+    def spawn_close(self, stream: AsyncStream) -> None:
+        """Close an idle connection from outside its own task (graceful shutdown)."""
+        if self._task_group is not None:
+            self._task_group.start_soon(stream.aclose)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop accepting; let requests in flight finish for up to ``grace`` seconds
+        (HTTP/1.1 answers with ``Connection: close``, HTTP/2 sends GOAWAY), then close."""
+        with self._lock:
+            self._draining = True
+            conns = list(self._connections)
+        if self._listener is not None:
+            await self._listener.aclose()
+        for conn in conns:
+            conn.drain()
+        start = AsyncClock.now()
+        await self._idle.wait(grace)
+        with self._lock:
+            left = list(self._connections)
+        if left:
+            logger.warning(
+                "%d connection(s) still busy after %.1f s grace: closing them",
+                len(left),
+                AsyncClock.now() - start,
+            )
+            for conn in left:
+                await conn.abort()
+        self._stopped.set()
+        if self._task_group is not None and left:
+            self._task_group.cancel()
+
+    async def __aenter__(self) -> AsyncServer:
+        self._owner = AsyncTaskGroup()
+        await self._owner.__aenter__()
+        try:
+            await self._owner.start(self.serve)
+        except BaseException:
+            await self._owner.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        try:
+            await self.shutdown(grace=5.0)
+        finally:
+            if self._owner is not None:
+                await self._owner.__aexit__(exc_type, exc, tb)
+                self._owner = None
+
+    async def start(self) -> Address:
+        """Serve in the background (a thread in the sync world); return the bound address.
+
+        Stop with ``stop()``. In trio, prefer ``async with server`` or ``nursery.start``.
+        """
+        await self.__aenter__()
+        assert self.address is not None
+        return self.address
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Shut down a server started with ``start()``."""
+        await self.shutdown(grace)
+        await self.__aexit__()

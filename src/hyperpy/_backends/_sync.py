@@ -1,0 +1,551 @@
+"""The blocking backend: sockets, poll and threads behind the same names as trio's.
+
+Sockets are non-blocking and every wait is a ``poll`` with that call's own
+deadline, so a reader thread and writer threads can share one connection, each
+with its own timeout. TLS runs through ``ssl.MemoryBIO`` so the TLS state is
+only touched under a lock and never while blocked on the network: OpenSSL
+objects must not be used by two threads at once.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from .._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+
+T = TypeVar("T")
+Address = tuple[str, int]
+
+_POLLIN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
+_POLLOUT = select.POLLOUT | select.POLLHUP | select.POLLERR
+
+
+def _addr(raw: Any) -> Address:
+    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) else (str(raw), 0)
+
+
+def _wait(fd: int, events: int, deadline: float | None) -> bool:
+    """Wait until ``fd`` is ready for ``events``; False when the deadline passed."""
+    poller = select.poll()
+    poller.register(fd, events)
+    while True:
+        if deadline is None:
+            ms = None
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ms = max(1, int(remaining * 1000 + 0.999))
+        if poller.poll(ms):
+            return True
+
+
+class _Socket:
+    """A non-blocking socket with deadline-bounded recv and sendall."""
+
+    __slots__ = ("closed", "fd", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.closed = False
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return self.sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                if self.closed:
+                    return b""
+                raise ReadError(f"receive failed: {exc!r}") from exc
+            if self.closed:
+                return b""
+            if not _wait(self.fd, _POLLIN, deadline):
+                raise ReadTimeout(f"no data from the peer within {timeout} s")
+
+    def sendall(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        view = memoryview(data)
+        while view:
+            if self.closed:
+                raise WriteError("send failed: the connection was closed")
+            try:
+                sent = self.sock.send(view)
+            except BlockingIOError:
+                if not _wait(self.fd, _POLLOUT, deadline):
+                    raise WriteTimeout(f"the peer did not take our data within {timeout} s")
+                continue
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                raise WriteError(f"send failed: {exc!r}") from exc
+            view = view[sent:]
+
+    def shutdown(self) -> None:
+        """Wake any thread blocked on this socket, then close it."""
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class _TLS:
+    """TLS over a ``_Socket`` through memory BIOs, safe for one reader + many writers."""
+
+    def __init__(
+        self, raw: _Socket, context: ssl.SSLContext, server_side: bool, hostname: str | None
+    ) -> None:
+        self.raw = raw
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(self.incoming, self.outgoing, server_side, hostname)
+        self.state_lock = threading.Lock()  # guards self.obj; never held while blocked
+        self.send_lock = threading.Lock()  # keeps ciphertext in the order it was made
+
+    def _flush(self, timeout: float | None) -> None:
+        with self.send_lock:
+            with self.state_lock:
+                data = self.outgoing.read()
+            if data:
+                self.raw.sendall(data, timeout)
+
+    def handshake(self, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self.obj.do_handshake()
+                self._flush(timeout)
+                return
+            except ssl.SSLWantReadError:
+                self._flush(timeout)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                data = self.raw.recv(65536, left)
+                if not data:
+                    self.incoming.write_eof()
+                else:
+                    self.incoming.write(data)
+
+    def recv(self, max_bytes: int, timeout: float | None) -> bytes:
+        while True:
+            with self.state_lock:
+                try:
+                    data = self.obj.read(max_bytes)
+                except ssl.SSLWantReadError:
+                    data = None
+                except ssl.SSLZeroReturnError:
+                    return b""
+                except ssl.SSLError as exc:
+                    # A peer that closes without close_notify ends the stream, as in trio's
+                    # https_compatible mode.
+                    if "EOF" in str(exc) or "UNEXPECTED_EOF" in str(exc):
+                        return b""
+                    raise ReadError(f"TLS receive failed: {exc}") from exc
+                pending_out = self.outgoing.pending
+            if pending_out:
+                self._flush(timeout)
+            if data is not None:
+                return data
+            raw = self.raw.recv(65536, timeout)
+            with self.state_lock:
+                if raw:
+                    self.incoming.write(raw)
+                else:
+                    self.incoming.write_eof()
+
+    def sendall(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        with self.send_lock:
+            with self.state_lock:
+                try:
+                    self.obj.write(data)
+                except ssl.SSLError as exc:
+                    raise WriteError(f"TLS send failed: {exc}") from exc
+                out = self.outgoing.read()
+            self.raw.sendall(out, timeout)
+
+
+class SyncStream:
+    """A connected byte stream (TCP, maybe TLS) with per-call deadlines."""
+
+    __slots__ = ("_io", "_raw", "_tls")
+
+    def __init__(self, raw: _Socket, tls: _TLS | None = None) -> None:
+        self._raw = raw
+        self._tls = tls
+        self._io: _Socket | _TLS = tls if tls is not None else raw
+
+    def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
+        return self._io.recv(max_bytes, timeout)
+
+    def send_all(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        """Send every byte, or raise: a partial write is never reported as done."""
+        self._io.sendall(data, timeout)
+
+    def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_hostname: str | None,
+        server_side: bool,
+        timeout: float | None,
+        error: type[Exception] = ConnectError,
+    ) -> SyncStream:
+        """Wrap in TLS and complete the handshake within ``timeout``."""
+        try:
+            tls = _TLS(self._raw, context, server_side, server_hostname)
+            tls.handshake(timeout)
+        except ReadTimeout:
+            self._raw.shutdown()
+            raise ConnectTimeout(f"TLS handshake took longer than {timeout} s") from None
+        except (ssl.SSLError, ReadError, WriteError, WriteTimeout, OSError) as exc:
+            self._raw.shutdown()
+            who = f" with {server_hostname}" if server_hostname else ""
+            raise error(f"TLS handshake{who} failed: {exc}") from exc
+        return SyncStream(self._raw, tls)
+
+    @property
+    def alpn(self) -> str | None:
+        return self._tls.obj.selected_alpn_protocol() if self._tls is not None else None
+
+    @property
+    def is_tls(self) -> bool:
+        return self._tls is not None
+
+    @property
+    def peername(self) -> Address:
+        return _addr(self._raw.sock.getpeername())
+
+    @property
+    def sockname(self) -> Address:
+        return _addr(self._raw.sock.getsockname())
+
+    def is_readable(self) -> bool:
+        """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
+        return _wait(self._raw.fd, _POLLIN, time.monotonic())
+
+    def close(self) -> None:
+        """Close at once, waking any thread blocked on this connection."""
+        if not self._raw.closed:
+            self._raw.shutdown()
+
+    def close_after_flush(self, linger: float = 2.0) -> None:
+        """Half-close and drain what the peer still sends, then close (avoids a RST
+        that could destroy response bytes the peer has not read yet)."""
+        raw = self._raw
+        if raw.closed:
+            return
+        try:
+            raw.sock.shutdown(socket.SHUT_WR)
+            deadline = time.monotonic() + linger
+            drained = 0
+            while drained < 1 << 20:
+                data = raw.recv(65536, max(0.0, deadline - time.monotonic()))
+                if not data:
+                    break
+                drained += len(data)
+        except (OSError, ReadError, ReadTimeout):
+            pass
+        raw.shutdown()
+
+
+class SyncNetwork:
+    """Opening connections and listeners."""
+
+    @staticmethod
+    def connect_tcp(host: str, port: int, timeout: float | None) -> SyncStream:
+        """Open a TCP connection within ``timeout``."""
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except TimeoutError:
+            raise ConnectTimeout(
+                f"connecting to {host}:{port} took longer than {timeout} s"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return SyncStream(_Socket(sock))
+
+
+class SyncListener:
+    """A listening TCP socket whose ``accept`` wakes when the listener is closed."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self._sock = sock
+        self._wake_r, self._wake_w = os.pipe()
+        self._closed = False
+
+    @classmethod
+    def open(cls, host: str, port: int, backlog: int = 1024) -> SyncListener:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = info[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(sock)
+
+    @property
+    def address(self) -> Address:
+        return _addr(self._sock.getsockname())
+
+    def accept(self) -> SyncStream | None:
+        """The next connection, or None once the listener is closed."""
+        poller = select.poll()
+        poller.register(self._sock.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        while not self._closed:
+            try:
+                conn, _ = self._sock.accept()
+            except BlockingIOError:
+                poller.poll()
+                continue
+            except OSError:
+                if self._closed:
+                    return None
+                # Out of file descriptors or a connection reset before accept: back off.
+                time.sleep(0.01)
+                continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return SyncStream(_Socket(conn))
+        return None
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        os.write(self._wake_w, b"x")
+        self._sock.close()
+
+
+class SyncTaskStatus(Generic[T]):
+    """What ``SyncTaskGroup.start`` hands a task so it can report it has started."""
+
+    IGNORED: Any = None
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.event = threading.Event()
+
+    def started(self, value: Any = None) -> None:
+        self.value = value
+        self.event.set()
+
+
+class _Ignored(SyncTaskStatus[Any]):
+    def started(self, value: Any = None) -> None:
+        pass
+
+
+SyncTaskStatus.IGNORED = _Ignored()
+
+
+class SyncTaskGroup:
+    """Threads started here are joined before the block ends; the first error is re-raised.
+
+    ``cancel`` only raises a flag: threads cannot be interrupted, so owners wake
+    blocked threads by closing the sockets they wait on.
+    """
+
+    def __init__(self) -> None:
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+        self._errors: list[BaseException] = []
+        self.cancelled = False
+
+    def __enter__(self) -> SyncTaskGroup:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+        if self._errors and exc is None:
+            raise self._errors[0]
+        return None
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        try:
+            fn(*args, **kwargs)
+        except BaseException as exc:  # recorded for __exit__, like a nursery
+            self._errors.append(exc)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _spawn(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        thread = threading.Thread(
+            target=self._run,
+            args=(fn, args, kwargs),
+            daemon=True,
+            name=getattr(fn, "__name__", "task"),
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+
+    def start_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._spawn(fn, args, {})
+
+    def start(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn(*args, task_status=...)`` in a thread; return what it reports as started."""
+        status: SyncTaskStatus[Any] = SyncTaskStatus()
+        done = threading.Event()
+
+        def runner() -> None:
+            try:
+                fn(*args, task_status=status)
+            finally:
+                done.set()
+                status.event.set()
+
+        self._spawn(runner, (), {})
+        status.event.wait()
+        if not done.is_set() or status.value is not None:
+            return status.value
+        if self._errors:
+            raise self._errors.pop()
+        return status.value
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class SyncEvent:
+    """A resettable wake-up flag: ``set`` wakes every waiter until ``clear``."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set; False if ``timeout`` passed first."""
+        return self._event.wait(timeout)
+
+
+class SyncLock:
+    """A mutual-exclusion lock (serialises writers)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class SyncSemaphore:
+    """Bounds how many holders run at once."""
+
+    __slots__ = ("_sem",)
+
+    def __init__(self, value: int) -> None:
+        self._sem = threading.Semaphore(value)
+
+    def __enter__(self) -> None:
+        self._sem.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._sem.release()
+
+    def acquire(self) -> None:
+        self._sem.acquire()
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class SyncShield:
+    """No-op twin of the trio shield: blocking calls are bounded by their own timeouts."""
+
+    __slots__ = ()
+
+    def __init__(self, timeout: float) -> None:
+        pass
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+class SyncClock:
+    """The backend's monotonic clock."""
+
+    now = staticmethod(time.monotonic)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(seconds)
+
+    @staticmethod
+    def checkpoint() -> None:
+        pass
+
+
+class SyncStateLock:
+    """Guards shared bookkeeping touched by several threads (blocks never block on IO)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()

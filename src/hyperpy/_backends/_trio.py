@@ -1,0 +1,381 @@
+"""The trio backend: the only place the async world touches trio.
+
+Every IO method takes its own ``timeout`` (seconds or None) and raises hyperpy's
+typed errors; trio's ``Cancelled`` is never caught here, so callers' cancel
+scopes work at every await.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+import trio
+
+from .._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+
+T = TypeVar("T")
+Address = tuple[str, int]
+
+_STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+
+
+class AsyncStream:
+    """A connected byte stream (TCP, maybe TLS) with per-call deadlines."""
+
+    __slots__ = ("_raw", "_stream")
+
+    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+        self._stream = stream
+        raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+        self._raw: trio.SocketStream = raw
+
+    async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
+        """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
+        try:
+            if timeout is None:
+                return await self._stream.receive_some(max_bytes)
+            with trio.fail_after(timeout):
+                return await self._stream.receive_some(max_bytes)
+        except trio.TooSlowError:
+            raise ReadTimeout(f"no data from the peer within {timeout} s") from None
+        except (*_STREAM_ERRORS, ssl.SSLError) as exc:
+            raise ReadError(f"receive failed: {exc!r}") from exc
+
+    async def send_all(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
+        """Send every byte, or raise: a partial write is never reported as done."""
+        try:
+            if timeout is None:
+                await self._stream.send_all(data)
+                return
+            with trio.fail_after(timeout):
+                await self._stream.send_all(data)
+        except trio.TooSlowError:
+            raise WriteTimeout(f"the peer did not take our data within {timeout} s") from None
+        except (*_STREAM_ERRORS, ssl.SSLError) as exc:
+            raise WriteError(f"send failed: {exc!r}") from exc
+
+    async def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_hostname: str | None,
+        server_side: bool,
+        timeout: float | None,
+        error: type[Exception] = ConnectError,
+    ) -> AsyncStream:
+        """Wrap in TLS and complete the handshake within ``timeout``."""
+        assert isinstance(self._stream, trio.SocketStream)
+        tls = trio.SSLStream(
+            self._stream,
+            context,
+            server_hostname=server_hostname,
+            server_side=server_side,
+            https_compatible=True,
+        )
+        try:
+            with trio.fail_after(timeout if timeout is not None else float("inf")):
+                await tls.do_handshake()
+        except trio.TooSlowError:
+            await self._raw.aclose()
+            raise ConnectTimeout(f"TLS handshake took longer than {timeout} s") from None
+        except (*_STREAM_ERRORS, ssl.SSLError) as exc:
+            await self._raw.aclose()
+            who = f" with {server_hostname}" if server_hostname else ""
+            raise error(f"TLS handshake{who} failed: {exc}") from exc
+        return AsyncStream(tls)
+
+    @property
+    def alpn(self) -> str | None:
+        """The protocol chosen by ALPN, if TLS negotiated one."""
+        if isinstance(self._stream, trio.SSLStream):
+            return self._stream.selected_alpn_protocol()
+        return None
+
+    @property
+    def is_tls(self) -> bool:
+        return isinstance(self._stream, trio.SSLStream)
+
+    @property
+    def peername(self) -> Address:
+        return _addr(self._raw.socket.getpeername())
+
+    @property
+    def sockname(self) -> Address:
+        return _addr(self._raw.socket.getsockname())
+
+    def is_readable(self) -> bool:
+        """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
+        return _poll_readable(self._raw.socket.fileno())
+
+    async def aclose(self) -> None:
+        """Close at once; TLS close_notify is attempted briefly, never waited on long."""
+        with trio.move_on_after(0.5) as scope:
+            scope.shield = True
+            try:
+                await self._stream.aclose()
+            except (*_STREAM_ERRORS, ssl.SSLError):
+                pass
+        if scope.cancelled_caught:
+            await self._raw.aclose()
+
+    async def close_after_flush(self, linger: float = 2.0) -> None:
+        """Half-close and drain what the peer still sends, then close.
+
+        Closing a socket with unread input makes the kernel send RST, which can
+        destroy response bytes the peer has not read yet; lingering avoids that.
+        """
+        sock = self._raw.socket
+        with trio.move_on_after(linger) as scope:
+            scope.shield = True
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                drained = 0
+                while drained < 1 << 20:
+                    data = await sock.recv(65536)
+                    if not data:
+                        break
+                    drained += len(data)
+            except OSError:
+                pass
+        await self._raw.aclose()
+
+
+def _addr(raw: Any) -> Address:
+    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) else (str(raw), 0)
+
+
+def _poll_readable(fd: int) -> bool:
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class AsyncNetwork:
+    """Opening connections and listeners."""
+
+    @staticmethod
+    async def connect_tcp(host: str, port: int, timeout: float | None) -> AsyncStream:
+        """Open a TCP connection (happy eyeballs over every address) within ``timeout``."""
+        try:
+            with trio.fail_after(timeout if timeout is not None else float("inf")):
+                stream = await trio.open_tcp_stream(host, port, happy_eyeballs_delay=0.25)
+        except trio.TooSlowError:
+            raise ConnectTimeout(
+                f"connecting to {host}:{port} took longer than {timeout} s"
+            ) from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return AsyncStream(stream)
+
+
+class AsyncListener:
+    """A listening TCP socket."""
+
+    def __init__(self, listener: trio.SocketListener) -> None:
+        self._listener = listener
+
+    @classmethod
+    async def open(cls, host: str, port: int, backlog: int = 1024) -> AsyncListener:
+        info = await trio.socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, _, _, _, sockaddr = info[0]
+        sock = trio.socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            await sock.bind(sockaddr)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+        return cls(trio.SocketListener(sock))
+
+    @property
+    def address(self) -> Address:
+        return _addr(self._listener.socket.getsockname())
+
+    async def accept(self) -> AsyncStream | None:
+        """The next connection, or None once the listener is closed."""
+        try:
+            stream = await self._listener.accept()
+        except (trio.ClosedResourceError, OSError):
+            return None
+        try:
+            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+        return AsyncStream(stream)
+
+    async def aclose(self) -> None:
+        await self._listener.aclose()
+
+
+class AsyncTaskStatus(Generic[T]):
+    """What ``AsyncTaskGroup.start`` hands a task so it can report it has started."""
+
+    IGNORED: Any = trio.TASK_STATUS_IGNORED
+
+
+class AsyncTaskGroup:
+    """A nursery: tasks started here end before the block does."""
+
+    def __init__(self) -> None:
+        self._cm: Any = None
+        self._nursery: trio.Nursery | None = None
+
+    async def __aenter__(self) -> AsyncTaskGroup:
+        self._cm = trio.open_nursery()
+        self._nursery = await self._cm.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            return bool(await self._cm.__aexit__(exc_type, exc, tb))
+        finally:
+            self._nursery = None
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        assert self._nursery is not None, "task group not entered"
+        self._nursery.start_soon(fn, *args)
+
+    async def start(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        """Run ``fn(*args, task_status=...)`` and return what it reports as started."""
+        assert self._nursery is not None, "task group not entered"
+        return await self._nursery.start(fn, *args)
+
+    def cancel(self) -> None:
+        if self._nursery is not None:
+            self._nursery.cancel_scope.cancel()
+
+
+class AsyncEvent:
+    """A resettable wake-up flag: ``set`` wakes every waiter until ``clear``."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        if self._event.is_set():
+            self._event = trio.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Wait until set; False if ``timeout`` passed first."""
+        if timeout is None:
+            await self._event.wait()
+            return True
+        with trio.move_on_after(timeout):
+            await self._event.wait()
+            return True
+        return False
+
+
+class AsyncLock:
+    """A mutual-exclusion lock held across awaits (serialises writers)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = trio.Lock()
+
+    async def __aenter__(self) -> None:
+        await self._lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+class AsyncSemaphore:
+    """Bounds how many holders run at once."""
+
+    __slots__ = ("_sem",)
+
+    def __init__(self, value: int) -> None:
+        self._sem = trio.Semaphore(value)
+
+    async def __aenter__(self) -> None:
+        await self._sem.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._sem.release()
+
+    async def acquire(self) -> None:
+        await self._sem.acquire()
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class AsyncShield:
+    """Cleanup block that outside cancellation cannot interrupt, bounded by ``timeout``."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, timeout: float) -> None:
+        self._scope = trio.move_on_after(timeout)
+        self._scope.shield = True
+
+    def __enter__(self) -> None:
+        self._scope.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)
+
+
+class AsyncClock:
+    """The backend's monotonic clock."""
+
+    now = staticmethod(trio.current_time)
+
+    @staticmethod
+    async def sleep(seconds: float) -> None:
+        await trio.sleep(seconds)
+
+    @staticmethod
+    async def checkpoint() -> None:
+        """Let other tasks run (and cancellation be noticed)."""
+        await trio.lowlevel.checkpoint()
+
+
+class AsyncStateLock:
+    """Guards shared bookkeeping for a block that never awaits.
+
+    trio runs every task on one thread and only switches at awaits, so such a
+    block is already atomic: this is a no-op, where the sync twin is a real lock.
+    """
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        pass

@@ -1,0 +1,132 @@
+"""Configuration value objects shared by both worlds: timeouts, limits, TLS."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from dataclasses import dataclass, replace
+from typing import Union
+
+_UNSET: float = -1.0
+
+
+@dataclass(frozen=True, init=False)
+class Timeout:
+    """Per-step limits in seconds (``None`` waits forever).
+
+    ``connect`` bounds TCP+TLS set-up, ``read`` each wait for peer bytes, ``write``
+    each wait for the peer to accept ours, ``pool`` the wait for a free connection.
+    ``Timeout(5)`` sets all four.
+    """
+
+    connect: float | None = 5.0
+    read: float | None = 5.0
+    write: float | None = 5.0
+    pool: float | None = 5.0
+
+    def __init__(
+        self,
+        timeout: float | None = _UNSET,
+        *,
+        connect: float | None = _UNSET,
+        read: float | None = _UNSET,
+        write: float | None = _UNSET,
+        pool: float | None = _UNSET,
+    ) -> None:
+        default = 5.0 if timeout == _UNSET else timeout
+        for name, value in (("connect", connect), ("read", read), ("write", write), ("pool", pool)):
+            object.__setattr__(self, name, default if value == _UNSET else value)
+
+    def with_(self, **changes: float | None) -> Timeout:
+        """Return a copy with some limits changed."""
+        return replace(self, **changes)
+
+
+TimeoutTypes = Union[Timeout, float, None]
+
+
+def to_timeout(value: TimeoutTypes | Timeout) -> Timeout:
+    """Accept ``Timeout``, a number (all steps) or ``None`` (no limits)."""
+    if isinstance(value, Timeout):
+        return value
+    return Timeout(value)
+
+
+@dataclass(frozen=True)
+class H2Settings:
+    """HTTP/2 limits we advertise and enforce (both client and server).
+
+    The defaults follow hyper / the Rust h2 crate rather than the h2 library,
+    whose 16 MiB inbound frame size and 64 KiB windows suit neither side.
+    """
+
+    max_concurrent_streams: int = 100
+    initial_window_size: int = 1024 * 1024
+    connection_window_size: int = 1024 * 1024
+    max_frame_size: int = 16 * 1024
+    max_header_list_size: int = 16 * 1024
+    # Bytes a writer may hand to a stream before it waits for the peer's credit.
+    max_send_buffer: int = 400 * 1024
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Limits on what a client may make the server hold (see docs/security.md)."""
+
+    max_head_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    max_target_bytes: int = 8 * 1024
+    header_read_timeout: float | None = 30.0
+    keep_alive_timeout: float | None = 5.0
+    body_read_timeout: float | None = 30.0
+    write_timeout: float | None = 30.0
+    tls_handshake_timeout: float | None = 10.0
+    max_connections: int = 1000
+
+
+VerifyTypes = Union[bool, str, ssl.SSLContext]
+
+
+@functools.lru_cache(maxsize=4)
+def _default_client_context(alpn: tuple[str, ...]) -> ssl.SSLContext:
+    # Built once per process and ALPN set: creating a client must stay cheap.
+    ctx = ssl.create_default_context()
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def client_ssl_context(verify: VerifyTypes, alpn: tuple[str, ...]) -> ssl.SSLContext:
+    """The context a client uses: a shared default, a CA file, or the user's own.
+
+    A user's SSLContext is never mutated; ALPN must already be set on it if
+    HTTP/2 over TLS is wanted.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is True:
+        return _default_client_context(alpn)
+    if verify is False:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.create_default_context(cafile=verify)
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx
+
+
+def server_ssl_context(
+    ssl_arg: ssl.SSLContext | None,
+    certfile: str | None,
+    keyfile: str | None,
+    alpn: tuple[str, ...],
+) -> ssl.SSLContext | None:
+    """The server's context: the user's (untouched), or one built from cert files."""
+    if ssl_arg is not None:
+        return ssl_arg
+    if certfile is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(certfile, keyfile)
+    ctx.set_alpn_protocols(list(alpn))
+    return ctx

@@ -1,0 +1,249 @@
+"""HTTP/1.1 as sans-IO state machines: h11 wrapped with hyperpy's limits and policies.
+
+These classes decide (framing, keep-alive, limits, error statuses) and turn
+events into bytes; the ``_async``/``_sync`` connections only move those bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import h11
+
+from .._config import ServerLimits
+from .._exceptions import LocalProtocolError, RemoteProtocolError
+from .dates import http_date
+
+NEED_DATA = h11.NEED_DATA
+PAUSED = h11.PAUSED
+
+SERVER_HEADER = b"hyperpy"
+_CONNECTION_SPECIFIC = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+def _join(parts: list[bytes] | None) -> bytes:
+    if not parts:
+        return b""
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def body_framing(
+    headers: list[tuple[bytes, bytes]], length: int | None, allow_chunked: bool = True
+) -> list[tuple[bytes, bytes]]:
+    """Add Content-Length or chunked framing unless the caller already chose one."""
+    for name, _ in headers:
+        if name in (b"content-length", b"transfer-encoding"):
+            return headers
+    if length is not None:
+        return [*headers, (b"content-length", str(length).encode())]
+    if allow_chunked:
+        return [*headers, (b"transfer-encoding", b"chunked")]
+    return headers
+
+
+class H1Client:
+    """One client-side HTTP/1.1 connection's protocol state."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, max_head_bytes: int = 64 * 1024) -> None:
+        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head_bytes)
+
+    def start_request(
+        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        try:
+            return _join(
+                self._conn.send_with_data_passthrough(
+                    h11.Request(method=method, target=target, headers=headers)
+                )
+            )
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from exc
+
+    def body(self, data: bytes) -> list[bytes]:
+        """Framed pieces of a request-body chunk (the data itself is never copied)."""
+        try:
+            return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from exc
+
+    def end_request(self) -> bytes:
+        try:
+            return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage()))
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(
+                f"request body did not match its declared length: {exc}"
+            ) from exc
+
+    def receive(self, data: bytes) -> None:
+        self._conn.receive_data(data)
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        """The next parsed event; malformed responses raise RemoteProtocolError."""
+        try:
+            return self._conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise RemoteProtocolError(f"malformed response: {exc}") from exc
+
+    @property
+    def expects_100_continue(self) -> bool:
+        return bool(self._conn.they_are_waiting_for_100_continue)
+
+    @property
+    def response_complete(self) -> bool:
+        return self._conn.their_state is h11.DONE
+
+    @property
+    def request_complete(self) -> bool:
+        return self._conn.our_state is h11.DONE
+
+    @property
+    def server_closed(self) -> bool:
+        """The server will not accept another request on this connection."""
+        return self._conn.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
+
+    def try_reuse(self) -> bool:
+        """After a complete exchange: reset for the next request, if keep-alive allows."""
+        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
+            self._conn.start_next_cycle()
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class RequestRejected(Exception):
+    """A request the server must refuse with ``status`` before any handler sees it."""
+
+    status: int
+    detail: str
+
+
+class H1Server:
+    """One server-side HTTP/1.1 connection's protocol state, with its limits."""
+
+    __slots__ = ("_conn", "_draining", "_limits")
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self._limits = limits
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
+        self._draining = False
+
+    def receive(self, data: bytes) -> None:
+        self._conn.receive_data(data)
+
+    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        """The next request event; a request that breaks a rule raises RequestRejected."""
+        try:
+            event = self._conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            status = exc.error_status_hint
+            if status == 400 and "exceeds" in str(exc):
+                status = 431
+            raise RequestRejected(status, str(exc)) from exc
+        if type(event) is h11.Request:
+            self._check_head(event)
+        return event
+
+    def _check_head(self, request: h11.Request) -> None:
+        limits = self._limits
+        if len(request.target) > limits.max_target_bytes:
+            raise RequestRejected(414, "request target too long")
+        if len(request.headers) > limits.max_header_count:
+            raise RequestRejected(431, "too many header fields")
+
+    @property
+    def expects_100_continue(self) -> bool:
+        return bool(self._conn.client_is_waiting_for_100_continue)
+
+    @property
+    def http_version(self) -> str:
+        version = self._conn.their_http_version
+        return version.decode() if version else "1.1"
+
+    @property
+    def can_respond(self) -> bool:
+        """True while a response may still be started (nothing sent yet)."""
+        return self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE)
+
+    @property
+    def keep_alive(self) -> bool:
+        return self._conn.our_state is not h11.MUST_CLOSE and not self._draining
+
+    def drain(self) -> None:
+        """Shutting down: the next response carries ``Connection: close``."""
+        self._draining = True
+
+    def continue_100(self) -> bytes:
+        return _join(
+            self._conn.send_with_data_passthrough(h11.InformationalResponse(status_code=100))
+        )
+
+    def start_response(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        length: int | None,
+        reason: bytes = b"",
+        now: float | None = None,
+    ) -> bytes:
+        """Response head; adds Date, Server, framing and (when closing) Connection: close."""
+        fields = [(n, v) for n, v in headers if n not in _CONNECTION_SPECIFIC]
+        names = {n for n, _ in fields}
+        if b"date" not in names:
+            fields.append((b"date", http_date(now)))
+        if b"server" not in names:
+            fields.append((b"server", SERVER_HEADER))
+        # HTTP/1.0 peers cannot parse chunked: no length means close-delimited.
+        chunked_ok = self._conn.their_http_version != b"1.0"
+        fields = body_framing(fields, length, allow_chunked=chunked_ok)
+        if self._draining:
+            fields.append((b"connection", b"close"))
+        return _join(
+            self._conn.send_with_data_passthrough(
+                h11.Response(status_code=status, headers=fields, reason=reason)
+            )
+        )
+
+    def body(self, data: bytes) -> list[bytes]:
+        """Framed pieces of a response-body chunk (HEAD responses yield none)."""
+        return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
+
+    def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        return _join(
+            self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=trailers or []))
+        )
+
+    def error_response(self, status: int, detail: str) -> bytes:
+        """A complete short error response that ends the connection."""
+        body = f"{status} {detail}\n".encode("latin-1", "replace")[:512]
+        self._draining = True
+        try:
+            return (
+                self.start_response(
+                    status, [(b"content-type", b"text/plain; charset=utf-8")], len(body)
+                )
+                + _join(self.body(body))
+                + self.end_response()
+            )
+        except h11.LocalProtocolError:
+            return b""
+
+    def try_reuse(self) -> bool:
+        """After a complete exchange: reset for the next request, if keep-alive allows."""
+        conn = self._conn
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._draining:
+            conn.start_next_cycle()
+            return True
+        return False
+
+    @property
+    def request_complete(self) -> bool:
+        return self._conn.their_state is h11.DONE
+
+    @property
+    def peer_closed(self) -> bool:
+        return self._conn.their_state is h11.CLOSED

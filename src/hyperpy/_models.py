@@ -1,0 +1,438 @@
+"""URL, Headers, Request and Response: the values both worlds and both roles share.
+
+A body is either bytes already in memory or a stream. A stream is a sync or an
+async iterable of bytes; the sync methods (``read``, ``iter_bytes``, ``close``)
+work on the first, the ``a``-prefixed ones (``aread``, ``aiter_bytes``,
+``aclose``) on either, so one class serves the blocking and the trio API.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from http import HTTPStatus
+from typing import Any, Union
+from urllib.parse import urlsplit
+
+from ._exceptions import HTTPStatusError, InvalidURL, ResponseNotRead, StreamConsumed
+
+__all__ = ["URL", "Headers", "Request", "Response"]
+
+HeaderTypes = Union[
+    "Headers",
+    Mapping[str, str],
+    Mapping[bytes, bytes],
+    Sequence[tuple[str, str]],
+    Sequence[tuple[bytes, bytes]],
+    None,
+]
+ContentTypes = Union[bytes, str, Iterable[bytes], AsyncIterable[bytes], None]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _b(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("latin-1")
+
+
+class Headers(MutableMapping[str, str]):
+    """Case-insensitive, order-keeping, multi-valued HTTP header fields.
+
+    ``headers[name]`` joins repeated fields with ", "; ``get_list`` returns them
+    apart. Names are stored lowercase, values as bytes (``raw``).
+    """
+
+    __slots__ = ("_list",)
+
+    def __init__(self, headers: HeaderTypes = None) -> None:
+        self._list: list[tuple[bytes, bytes]] = []
+        if headers is None:
+            return
+        if isinstance(headers, Headers):
+            self._list = list(headers._list)
+            return
+        items: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
+        for name, value in items:
+            self._list.append((_b(name).lower(), _b(value)))
+
+    @classmethod
+    def from_raw(cls, raw: list[tuple[bytes, bytes]]) -> Headers:
+        """Wrap a list of (lowercase name, value) byte pairs without copying it."""
+        headers = cls.__new__(cls)
+        headers._list = raw
+        return headers
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The fields as (lowercase name, value) byte pairs, in order."""
+        return self._list
+
+    def get_list(self, key: str) -> list[str]:
+        """Every value of the field ``key``, in order."""
+        k = _b(key).lower()
+        return [v.decode("latin-1") for n, v in self._list if n == k]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair, repeated names included."""
+        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in self._list]
+
+    def add(self, key: str, value: str) -> None:
+        """Append a field, keeping any with the same name."""
+        self._list.append((_b(key).lower(), _b(value)))
+
+    def __getitem__(self, key: str) -> str:
+        k = _b(key).lower()
+        values = [v for n, v in self._list if n == k]
+        if not values:
+            raise KeyError(key)
+        return b", ".join(values).decode("latin-1")
+
+    def __setitem__(self, key: str, value: str) -> None:
+        k = _b(key).lower()
+        self._list = [(n, v) for n, v in self._list if n != k]
+        self._list.append((k, _b(value)))
+
+    def __delitem__(self, key: str) -> None:
+        k = _b(key).lower()
+        kept = [(n, v) for n, v in self._list if n != k]
+        if len(kept) == len(self._list):
+            raise KeyError(key)
+        self._list = kept
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, (str, bytes)):
+            return False
+        k = _b(key).lower()
+        return any(n == k for n, _ in self._list)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: dict[bytes, None] = dict.fromkeys(n for n, _ in self._list)
+        return (n.decode("latin-1") for n in seen)
+
+    def __len__(self) -> int:
+        return len({n for n, _ in self._list})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            try:
+                other = Headers(other)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return False
+        return sorted(self._list) == sorted(other._list)
+
+    def __repr__(self) -> str:
+        return f"Headers({self.multi_items()!r})"
+
+
+class URL:
+    """An absolute http(s) URL, split once into the parts a request needs."""
+
+    __slots__ = ("_raw", "host", "port", "scheme", "target")
+
+    def __init__(self, url: str | URL) -> None:
+        if isinstance(url, URL):
+            self._raw, self.scheme, self.host = url._raw, url.scheme, url.host
+            self.port, self.target = url.port, url.target
+            return
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS:
+            raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {url!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise InvalidURL(f"invalid port in {url!r}") from exc
+        if not parts.hostname:
+            raise InvalidURL(f"no host in {url!r}")
+        self._raw = url
+        self.scheme = scheme
+        self.host = parts.hostname
+        self.port = port if port is not None else _DEFAULT_PORTS[scheme]
+        path = parts.path or "/"
+        self.target = f"{path}?{parts.query}" if parts.query else path
+
+    @property
+    def origin(self) -> tuple[str, str, int]:
+        """(scheme, host, port): what a pooled connection is keyed by."""
+        return (self.scheme, self.host, self.port)
+
+    @property
+    def authority(self) -> str:
+        """Host and, when not the default, port, as for ``Host`` or ``:authority``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port == _DEFAULT_PORTS[self.scheme]:
+            return host
+        return f"{host}:{self.port}"
+
+    @property
+    def path(self) -> str:
+        """The path, without the query."""
+        return self.target.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        """The query string, without the ``?``."""
+        return self.target.partition("?")[2]
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.authority}{self.target}"
+
+    def __repr__(self) -> str:
+        return f"URL({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other if isinstance(other, URL) else URL(str(other)))
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class _Body:
+    """Body handling common to requests and responses."""
+
+    headers: Headers
+    _content: bytes | None
+    _stream: Iterable[bytes] | AsyncIterable[bytes] | None
+    _consumed: bool
+    trailers: Headers
+
+    def _init_body(
+        self,
+        content: ContentTypes,
+        text: str | None,
+        json: Any,
+        stream: Iterable[bytes] | AsyncIterable[bytes] | None,
+    ) -> None:
+        self._stream = stream
+        self._consumed = False
+        self._content = None
+        if json is not None:
+            content = jsonlib.dumps(json, separators=(",", ":"), ensure_ascii=False).encode()
+            self.headers.setdefault("content-type", "application/json")
+        elif text is not None:
+            content = text.encode()
+            self.headers.setdefault("content-type", "text/plain; charset=utf-8")
+        if isinstance(content, str):
+            content = content.encode()
+        if isinstance(content, bytes):
+            self._content = content
+        elif content is not None:
+            self._stream = content
+
+    @property
+    def is_streaming(self) -> bool:
+        """True while the body is a stream not yet read into memory."""
+        return self._content is None and self._stream is not None
+
+    @property
+    def content(self) -> bytes:
+        """The whole body; a streamed body must be read first (``read``/``aread``)."""
+        if self._content is None:
+            if self._stream is None:
+                return b""
+            raise ResponseNotRead("the body is a stream: call read() or aread() first")
+        return self._content
+
+    def _claim_stream(self) -> Iterable[bytes] | AsyncIterable[bytes]:
+        if self._consumed:
+            raise StreamConsumed("the body stream was already read")
+        self._consumed = True
+        assert self._stream is not None
+        return self._stream
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """Yield the body in chunks (sync world)."""
+        if self._content is not None or self._stream is None:
+            if self._content:
+                yield self._content
+            return
+        stream = self._claim_stream()
+        if not isinstance(stream, Iterable):
+            raise TypeError("this body is an async stream: use aiter_bytes()")
+        try:
+            for chunk in stream:
+                if chunk:
+                    yield chunk
+        finally:
+            self.close()
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks (trio world); a sync iterable is accepted too."""
+        if self._content is not None or self._stream is None:
+            if self._content:
+                yield self._content
+            return
+        stream = self._claim_stream()
+        try:
+            if isinstance(stream, AsyncIterable):
+                async for chunk in stream:
+                    if chunk:
+                        yield chunk
+            else:
+                for chunk in stream:
+                    if chunk:
+                        yield chunk
+        finally:
+            await self.aclose()
+
+    def read(self) -> bytes:
+        """Read the whole body into memory and return it (sync world)."""
+        if self._content is None:
+            self._content = b"".join(self.iter_bytes())
+        return self._content
+
+    async def aread(self) -> bytes:
+        """Read the whole body into memory and return it (trio world)."""
+        if self._content is None:
+            self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
+        return self._content
+
+    def close(self) -> None:
+        """Release the body stream (and its connection) without reading the rest."""
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+    async def aclose(self) -> None:
+        """Release the body stream (and its connection) without reading the rest."""
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        else:
+            self.close()
+
+
+class Request(_Body):
+    """An HTTP request: built by a client caller, or handed to a server handler.
+
+    On the server, ``http_version`` says which protocol it came over ("1.0",
+    "1.1" or "2"), ``client`` is the peer address and ``scheme`` "http" or "https".
+    """
+
+    def __init__(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        headers: HeaderTypes = None,
+        content: ContentTypes = None,
+        text: str | None = None,
+        json: Any = None,
+        stream: Iterable[bytes] | AsyncIterable[bytes] | None = None,
+        http_version: str = "1.1",
+        client: tuple[str, int] | None = None,
+        trailers: HeaderTypes = None,
+    ) -> None:
+        self.method = method.upper()
+        self.url = URL(url)
+        self.headers = Headers(headers)
+        self.http_version = http_version
+        self.client = client
+        self.trailers = Headers(trailers)
+        self._init_body(content, text, json, stream)
+
+    @property
+    def scheme(self) -> str:
+        return self.url.scheme
+
+    @property
+    def path(self) -> str:
+        return self.url.path
+
+    @property
+    def query(self) -> str:
+        return self.url.query
+
+    @property
+    def target(self) -> str:
+        return self.url.target
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.url}>"
+
+
+class Response(_Body):
+    """An HTTP response: returned by a server handler, or received by a client.
+
+    ``content``/``text``/``json`` give an in-memory body; ``content`` may also be
+    an (async) iterable of bytes to stream. ``trailers`` are sent after the body
+    where the protocol allows (HTTP/2, chunked HTTP/1.1).
+    """
+
+    def __init__(
+        self,
+        status: int = 200,
+        *,
+        headers: HeaderTypes = None,
+        content: ContentTypes = None,
+        text: str | None = None,
+        json: Any = None,
+        stream: Iterable[bytes] | AsyncIterable[bytes] | None = None,
+        reason: str | None = None,
+        http_version: str = "1.1",
+        trailers: HeaderTypes = None,
+        request: Request | None = None,
+    ) -> None:
+        self.status = status
+        self.headers = Headers(headers)
+        self.reason = reason if reason is not None else _reason(status)
+        self.http_version = http_version
+        self.trailers = Headers(trailers)
+        self.request = request
+        self._init_body(content, text, json, stream)
+
+    @property
+    def status_code(self) -> int:
+        """Alias of ``status``, as in requests and httpx."""
+        return self.status
+
+    @property
+    def encoding(self) -> str:
+        """The charset named by Content-Type, else utf-8."""
+        ctype = self.headers.get("content-type", "")
+        for param in ctype.split(";")[1:]:
+            key, _, value = param.strip().partition("=")
+            if key.lower() == "charset" and value:
+                return value.strip('"')
+        return "utf-8"
+
+    @property
+    def text(self) -> str:
+        """The body decoded with ``encoding`` (undecodable bytes replaced)."""
+        return self.content.decode(self.encoding, errors="replace")
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON."""
+        return jsonlib.loads(self.content, **kwargs)
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    def raise_for_status(self) -> Response:
+        """Raise ``HTTPStatusError`` for a 4xx or 5xx status; return self otherwise."""
+        if self.status >= 400:
+            where = f" for {self.request.method} {self.request.url}" if self.request else ""
+            kind = "client error" if self.status < 500 else "server error"
+            raise HTTPStatusError(
+                f"{self.status} {self.reason} ({kind}){where}", status=self.status
+            )
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status} {self.reason}]>"
+
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+def _reason(status: int) -> str:
+    return _REASONS.get(status, "")

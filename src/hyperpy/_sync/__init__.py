@@ -1,0 +1,5 @@
+# GENERATED from src/hyperpy/_async/__init__.py by scripts/unasync.py: do not edit.
+"""The async (trio) world: the only hand-written home of client and server IO logic.
+
+``hyperpy._sync`` is generated from this package by ``scripts/unasync.py``.
+"""

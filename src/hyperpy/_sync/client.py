@@ -1,0 +1,227 @@
+# GENERATED from src/hyperpy/_async/client.py by scripts/unasync.py: do not edit.
+"""The client: builds requests, sends them over pooled connections, returns responses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+from .._backends import SyncTaskGroup
+from .._config import H2Settings, Timeout, TimeoutTypes, VerifyTypes, client_ssl_context, to_timeout
+from .._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
+from .pool import SyncConnectionPool
+
+USER_AGENT = "hyperpy/0.1"
+QueryTypes = dict[str, Any] | list[tuple[str, Any]] | str | None
+_DEFAULT = object()
+
+
+class Client:
+    """An HTTP/1.1 and HTTP/2 client with a connection pool.
+
+    Use it as a context manager (required for HTTP/2, whose connections each
+    run a reader task)::
+
+        async with hyperpy.AsyncClient(http2=True) as client:
+            response = await client.get("https://example.org/")
+
+    ``http2=True`` offers h2 by ALPN on https (HTTP/1.1 if the server declines);
+    ``http2_prior_knowledge=True`` speaks h2c on http://. ``timeout`` is a
+    ``Timeout`` or a number of seconds for every step; ``verify`` is True (the
+    system's CAs), False, a CA bundle path or an ``ssl.SSLContext``.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: TimeoutTypes = Timeout(),
+        verify: VerifyTypes = True,
+        http1: bool = True,
+        http2: bool = False,
+        http2_prior_knowledge: bool = False,
+        headers: HeaderTypes = None,
+        base_url: str | None = None,
+        max_connections: int | None = 100,
+        max_keepalive_connections: int | None = 20,
+        keepalive_expiry: float | None = 90.0,
+        h2_settings: H2Settings = H2Settings(),
+    ) -> None:
+        self.timeout = to_timeout(timeout)
+        self.headers = Headers([(b"user-agent", USER_AGENT.encode()), (b"accept", b"*/*")])
+        for name, value in Headers(headers).raw:
+            self.headers[name.decode("latin-1")] = value.decode("latin-1")
+        self.base_url = base_url
+        alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
+        self._verify = verify
+        self._alpn = alpn
+        self._task_group: SyncTaskGroup | None = None
+        self._pool = SyncConnectionPool(
+            ssl_context=None,
+            http1=http1,
+            http2=http2,
+            http2_prior_knowledge=http2_prior_knowledge,
+            h2_settings=h2_settings,
+            max_connections=max_connections,
+            max_keepalive=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+            task_group=None,
+        )
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections this client has opened so far."""
+        return self._pool.connections_opened
+
+    def __enter__(self) -> Client:
+        self._task_group = SyncTaskGroup()
+        self._task_group.__enter__()
+        self._pool._task_group = self._task_group
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        try:
+            self.close()
+        finally:
+            if self._task_group is not None:
+                self._task_group.cancel()
+                self._task_group.__exit__(exc_type, exc, tb)
+                self._task_group = None
+
+    def close(self) -> None:
+        """Close every connection. Requests after this raise ``ClientClosed``."""
+        self._pool.close()
+
+    def build_request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryTypes = None,
+        headers: HeaderTypes = None,
+        content: ContentTypes = None,
+        text: str | None = None,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+    ) -> Request:
+        """A ``Request`` with the client's base URL and default headers applied."""
+        target = str(url)
+        if self.base_url is not None:
+            target = urljoin(self.base_url, target)
+        if params:
+            query = params if isinstance(params, str) else urlencode(params, doseq=True)
+            target = f"{target}{'&' if '?' in target else '?'}{query}"
+        parsed = URL(target)
+        merged = Headers(self.headers)
+        for name, value in Headers(headers).raw:
+            merged[name.decode("latin-1")] = value.decode("latin-1")
+        if "host" not in merged:
+            merged.raw.insert(0, (b"host", parsed.authority.encode("idna")))
+        if data is not None and content is None:
+            content = urlencode(data, doseq=True).encode()
+            merged.setdefault("content-type", "application/x-www-form-urlencoded")
+        return Request(method, parsed, headers=merged, content=content, text=text, json=json)
+
+    def send(self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT) -> Response:
+        """Send a built request. Unless ``stream``, the body is read before returning."""
+        if request.url.scheme == "https" and self._pool._ssl_context is None:
+            self._pool._ssl_context = client_ssl_context(self._verify, self._alpn)
+        limits = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
+        response = self._pool.handle_request(request, limits)
+        if not stream:
+            try:
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+        return response
+
+    def request(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryTypes = None,
+        headers: HeaderTypes = None,
+        content: ContentTypes = None,
+        text: str | None = None,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+        timeout: Any = _DEFAULT,
+    ) -> Response:
+        """Send a request and return the response with its body read."""
+        request = self.build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            content=content,
+            text=text,
+            json=json,
+            data=data,
+        )
+        return self.send(request, timeout=timeout)
+
+    @contextmanager
+    def stream(
+        self,
+        method: str,
+        url: str | URL,
+        *,
+        params: QueryTypes = None,
+        headers: HeaderTypes = None,
+        content: ContentTypes = None,
+        text: str | None = None,
+        json: Any = None,
+        data: dict[str, Any] | None = None,
+        timeout: Any = _DEFAULT,
+    ) -> Iterator[Response]:
+        """Send a request; yield the response before its body is read.
+
+        Iterate the body with ``aiter_bytes()``; leaving the block releases the
+        connection (closing it if the body was not read to the end).
+        """
+        request = self.build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            content=content,
+            text=text,
+            json=json,
+            data=data,
+        )
+        response = self.send(request, stream=True, timeout=timeout)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def get(self, url: str | URL, **kwargs: Any) -> Response:
+        """GET ``url``; keyword arguments as for ``request``."""
+        return self.request("GET", url, **kwargs)
+
+    def head(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("HEAD", url, **kwargs)
+
+    def options(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("OPTIONS", url, **kwargs)
+
+    def delete(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def post(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("PUT", url, **kwargs)
+
+    def patch(self, url: str | URL, **kwargs: Any) -> Response:
+        return self.request("PATCH", url, **kwargs)

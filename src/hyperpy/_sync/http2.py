@@ -1,0 +1,13 @@
+# GENERATED from src/hyperpy/_async/http2.py by scripts/unasync.py: do not edit.
+"""Placeholder replaced by the HTTP/2 client connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SyncHTTP2Connection:
+    multiplexed = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError

@@ -1,0 +1,263 @@
+# GENERATED from src/hyperpy/_async/server_http11.py by scripts/unasync.py: do not edit.
+"""The server side of one HTTP/1.1 connection: parse, call the handler, respond, repeat."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import h11
+
+from .._backends import SyncClock, SyncStream
+from .._config import ServerLimits
+from .._core.h1 import NEED_DATA, H1Server, RequestRejected
+from .._exceptions import ReadTimeout, RemoteProtocolError, TransportError
+from .._models import URL, Headers, Request, Response
+
+if TYPE_CHECKING:
+    from .server import Server
+
+logger = logging.getLogger("hyperpy.server")
+
+# Unread request-body bytes we read and discard to keep a connection alive after
+# the handler answered without reading them; beyond this the connection closes.
+_DISCARD_LIMIT = 1024 * 1024
+_COALESCE_LIMIT = 64 * 1024
+
+
+class SyncServerHTTP11Connection:
+    """Serves requests from one client connection until it closes or the server drains."""
+
+    def __init__(self, server: Server, stream: SyncStream, initial: bytes) -> None:
+        self._server = server
+        self._stream = stream
+        self._limits: ServerLimits = server.limits
+        self._h1 = H1Server(server.limits)
+        self._h1.receive(initial)
+        self._scheme = "https" if stream.is_tls else "http"
+        self._client = stream.peername
+        self._busy = False
+        self._closed = False
+
+    def drain(self) -> None:
+        """Graceful shutdown: finish the request in flight (answered with
+        ``Connection: close``), or close now if idle."""
+        self._h1.drain()
+        if not self._busy:
+            self._closed = True
+            self._server.spawn_close(self._stream)
+
+    def abort(self) -> None:
+        self._closed = True
+        self._stream.close()
+
+    def run(self) -> None:
+        h1 = self._h1
+        first = True
+        while not self._closed:
+            try:
+                event = self._next_request(first)
+            except RequestRejected as rejected:
+                self._reject(rejected.status, rejected.detail)
+                return
+            except (ReadTimeout, TransportError):
+                break  # idle or slow client, or it went away: nothing in flight to answer
+            if event is None:
+                break
+            first = False
+            self._busy = True
+            try:
+                keep = self._exchange(event)
+            finally:
+                self._busy = False
+            if not keep or not h1.try_reuse():
+                break
+        if not self._closed:
+            self._closed = True
+            self._stream.close_after_flush()
+
+    def _next_request(self, first: bool) -> h11.Request | None:
+        """The next request head; None when the client closed between requests."""
+        h1 = self._h1
+        limits = self._limits
+        idle_limit = limits.header_read_timeout if first else limits.keep_alive_timeout
+        started: float | None = None
+        while True:
+            event = h1.next_event()
+            if type(event) is h11.Request:
+                return event
+            if event is not NEED_DATA:
+                return None  # ConnectionClosed (or PAUSED, which cannot happen here)
+            if started is None:
+                timeout = idle_limit
+            elif limits.header_read_timeout is None:
+                timeout = None
+            else:
+                timeout = limits.header_read_timeout - (SyncClock.now() - started)
+                if timeout <= 0:
+                    raise RequestRejected(408, "request head not received in time")
+            data = self._stream.receive(65536, timeout)
+            if started is None:
+                started = SyncClock.now()
+            h1.receive(data)
+
+    def _exchange(self, head: h11.Request) -> bool:
+        """Run the handler for one request and send its response; True to keep going."""
+        h1 = self._h1
+        headers = Headers.from_raw(list(head.headers))
+        host = headers.get("host") or "{}:{}".format(*self._stream.sockname)
+        target = head.target.decode("latin-1")
+        try:
+            url = URL(
+                f"{self._scheme}://{host}{target if target.startswith('/') else '/' + target}"
+            )
+        except Exception:
+            self._reject(400, "invalid Host or request target")
+            return False
+        body = SyncServerRequestBody(self)
+        request = Request(
+            head.method.decode("ascii"),
+            url,
+            headers=headers,
+            stream=body,
+            http_version=h1.http_version,
+            client=self._client,
+        )
+        body.request = request
+        try:
+            response = self._server.call_app(request)
+        except RemoteProtocolError as exc:
+            # The request body broke the protocol while the handler read it.
+            self._reject(400, str(exc))
+            return False
+        if response is None:
+            return False
+        try:
+            self._send_response(response, head.method == b"HEAD")
+        except TransportError:
+            return False
+        except Exception:
+            logger.exception("error while streaming the response to %s", request.url)
+            return False  # the response is cut short: closing is the only honest signal
+        return body.discard_rest()
+
+    def _send_response(self, response: Response, is_head: bool) -> None:
+        h1 = self._h1
+        send = self._stream.send_all
+        write_timeout = self._limits.write_timeout
+        content = response._content
+        if content is None and response._stream is None:
+            content = b""
+        length = len(content) if content is not None else None
+        head = h1.start_response(
+            response.status,
+            response.headers.raw,
+            length,
+            response.reason.encode("latin-1"),
+        )
+        if content is not None:
+            pieces = [] if is_head or not content else h1.body(content)
+            tail = h1.end_response()
+            if length is not None and length <= _COALESCE_LIMIT:
+                send(b"".join([head, *pieces, tail]), write_timeout)
+            else:
+                send(head, write_timeout)
+                for piece in pieces:
+                    send(piece, write_timeout)
+                send(tail, write_timeout)
+            return
+        send(head, write_timeout)
+        try:
+            if not is_head:
+                for chunk in response.iter_bytes():
+                    for piece in h1.body(chunk):
+                        send(piece, write_timeout)
+        finally:
+            response.close()
+        send(h1.end_response(response.trailers.raw or None), write_timeout)
+
+    def _reject(self, status: int, detail: str) -> None:
+        """Answer a request we will not hand to the handler, then close cleanly."""
+        self._closed = True
+        data = self._h1.error_response(status, detail)
+        try:
+            if data:
+                self._stream.send_all(data, self._limits.write_timeout)
+        except TransportError:
+            pass
+        self._stream.close_after_flush()
+
+    def send_100_continue(self) -> None:
+        if self._h1.expects_100_continue:
+            self._stream.send_all(self._h1.continue_100(), self._limits.write_timeout)
+
+    def next_body_event(self) -> h11.Data | h11.EndOfMessage:
+        h1 = self._h1
+        while True:
+            try:
+                event = h1.next_event()
+            except RequestRejected as exc:
+                raise RemoteProtocolError(exc.detail) from exc
+            if event is NEED_DATA:
+                data = self._stream.receive(65536, self._limits.body_read_timeout)
+                h1.receive(data)
+            elif type(event) is h11.Data or type(event) is h11.EndOfMessage:
+                return event
+            else:
+                raise RemoteProtocolError("the client closed the connection mid-body")
+
+    @property
+    def expects_100_continue(self) -> bool:
+        return self._h1.expects_100_continue
+
+
+class SyncServerRequestBody:
+    """A request body read from the connection as the handler asks for it."""
+
+    def __init__(self, conn: SyncServerHTTP11Connection) -> None:
+        self._conn = conn
+        self._done = False
+        self._started = False
+        self.received = 0
+        self.request: Request | None = None  # set once the Request wraps this body
+
+    def __iter__(self) -> SyncServerRequestBody:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration
+        if not self._started:
+            self._started = True
+            # The client waits for our go-ahead before sending the body (RFC 9110 §10.1.1).
+            self._conn.send_100_continue()
+        event = self._conn.next_body_event()
+        if type(event) is h11.Data:
+            self.received += len(event.data)
+            return bytes(event.data)
+        self._done = True
+        if event.headers and self.request is not None:
+            self.request.trailers = Headers.from_raw(list(event.headers))
+        raise StopIteration
+
+    def discard_rest(self) -> bool:
+        """After the response: read and drop what the handler left unread.
+
+        True when the connection is at a message boundary and may be reused.
+        """
+        if self._done:
+            return True
+        if not self._started and self._conn.expects_100_continue:
+            return False  # the client never sent the body; its framing state is unknown
+        self._started = True
+        discarded = 0
+        try:
+            while discarded <= _DISCARD_LIMIT:
+                event = self._conn.next_body_event()
+                if type(event) is h11.EndOfMessage:
+                    self._done = True
+                    return True
+                discarded += len(event.data)
+        except TransportError:
+            return False
+        return False
