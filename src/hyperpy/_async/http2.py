@@ -1,12 +1,216 @@
-"""Placeholder replaced by the HTTP/2 client connection."""
+"""A client HTTP/2 connection: many concurrent requests, one per stream."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+
+from .._backends import AsyncClock, AsyncEvent, AsyncShield, AsyncStream, AsyncTaskGroup
+from .._config import H2Settings, Timeout
+from .._core.h2 import CANCEL, H2Protocol, request_headers, split_pseudo
+from .._core.pool import Origin
+from .._exceptions import PoolTimeout, RemoteProtocolError, TransportError
+from .._models import Headers, Request, Response
+from .http2_base import AsyncHTTP2Base, RequestNotProcessed, StopSending
 
 
-class AsyncHTTP2Connection:
+class AsyncHTTP2Connection(AsyncHTTP2Base):
+    """Multiplexes requests over one HTTP/2 connection.
+
+    Requests beyond the server's MAX_CONCURRENT_STREAMS wait here for a free
+    stream (bounded by the pool timeout) rather than opening more connections.
+    """
+
     multiplexed = True
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        stream: AsyncStream,
+        origin: Origin,
+        settings: H2Settings,
+        on_close: Callable[[AsyncHTTP2Connection], None],
+    ) -> None:
+        super().__init__(stream, H2Protocol(client_side=True, settings=settings), settings)
+        self._origin = origin
+        self._on_close: Callable[[AsyncHTTP2Connection], None] | None = on_close
+        self.requests = 0
+
+    @property
+    def is_available(self) -> bool:
+        """New requests may start here (no GOAWAY, no failure, not closed)."""
+        return not self._closed and self._error is None and self._core.accepting_streams
+
+    def is_stale(self) -> bool:
+        return not self.is_available
+
+    async def start(self, task_group: AsyncTaskGroup, timeout: Timeout) -> None:
+        """Send our preface and settings; start the reader in ``task_group``."""
+        self._write_timeout = timeout.write
+        with self._lock:
+            self._core.start()
+            self._queue_locked()
+        await self._flush()
+        task_group.start_soon(self._read_loop)
+
+    async def handle_request(
+        self,
+        request: Request,
+        timeout: Timeout,
+        release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]],
+    ) -> Response:
+        """Send ``request`` on a new stream; return once the response head arrived."""
+        self.requests += 1
+        try:
+            sid = await self._open_stream(request, timeout)
+        except BaseException:
+            release(self, self.is_available)
+            raise
+        try:
+            if request._content or request._stream is not None:
+                await self._send_body(sid, request, timeout)
+            stream = await self._wait_headers(sid, timeout.read)
+        except BaseException:
+            await self._finish_stream(sid, CANCEL)
+            release(self, self.is_available)
+            await self.close_if_retired()
+            raise
+        assert stream.headers is not None
+        pseudo, fields = split_pseudo(stream.headers)
+        try:
+            status = int(pseudo[b":status"])
+        except (KeyError, ValueError):
+            await self._finish_stream(sid, 1)  # PROTOCOL_ERROR
+            release(self, self.is_available)
+            raise RemoteProtocolError("response without a valid :status") from None
+        response = Response(
+            status, headers=Headers.from_raw(fields), http_version="2", request=request
+        )
+        response._stream = AsyncHTTP2ResponseBody(self, sid, timeout, release, response)
+        return response
+
+    async def _open_stream(self, request: Request, timeout: Timeout) -> int:
+        url = request.url
+        headers = request_headers(
+            request.method, url.scheme, url.authority, url.target, request.headers.raw
+        )
+        if request._content is not None and "content-length" not in request.headers:
+            headers.append((b"content-length", str(len(request._content)).encode()))
+        end_stream = not request._content and request._stream is None
+        deadline = None if timeout.pool is None else AsyncClock.now() + timeout.pool
+        while True:
+            waiter: AsyncEvent | None = None
+            with self._lock:
+                if not self.is_available:
+                    # Nothing was sent: the pool may send it on another connection.
+                    raise RequestNotProcessed("the HTTP/2 connection stopped taking requests")
+                if self._core.can_open_stream:
+                    sid = self._core.open_stream(headers, end_stream)
+                    self._waiters(sid)
+                    self._queue_locked()
+                else:
+                    waiter = self._conn_waiters.register()
+            if waiter is None:
+                await self._flush()
+                return sid
+            remaining = None if deadline is None else deadline - AsyncClock.now()
+            if (remaining is not None and remaining <= 0) or not await waiter.wait(remaining):
+                with self._lock:
+                    self._conn_waiters.discard(waiter)
+                raise PoolTimeout("no HTTP/2 stream became free in time")
+
+    async def _send_body(self, sid: int, request: Request, timeout: Timeout) -> None:
+        trailers = request.trailers.raw or None
+        try:
+            if request._content is not None:
+                await self._send_data(sid, request._content, trailers is None, timeout.write)
+                if trailers is not None:
+                    await self._end_stream(sid, trailers)
+                return
+            async for chunk in request.aiter_bytes():
+                await self._send_data(sid, chunk, False, timeout.write)
+            await self._end_stream(sid, trailers)
+        except StopSending:
+            pass  # the server answered and reset with NO_ERROR: read its response
+
+    async def close_if_retired(self) -> None:
+        """After GOAWAY the connection serves only its streams in flight: close it
+        once the last one is done, rather than waiting for the server to."""
+        if not self._closed and not self._core.accepting_streams and not self._core.streams:
+            await self.aclose()
+
+    def _on_failed(self) -> None:
+        self._notify_pool()
+
+    def _on_changes(self, changes: object) -> None:
+        if not self._core.accepting_streams:
+            self._notify_pool()  # GOAWAY: no new streams here
+
+    def _notify_pool(self) -> None:
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close(self)
+
+    async def aclose(self) -> None:
+        """Say GOAWAY and close; streams still open fail with a typed error."""
+        if self._closed:
+            return
+        self._closed = True
+        self._notify_pool()
+        with self._lock:
+            if self._error is None:
+                self._core.close()
+                self._queue_locked()
+        with AsyncShield(1.0):
+            try:
+                await self._flush()
+            except TransportError:
+                pass
+            await self._stream.aclose()
+
+
+class AsyncHTTP2ResponseBody:
+    """A response body read from one stream; credit returns to the server as it is read."""
+
+    def __init__(
+        self,
+        conn: AsyncHTTP2Connection,
+        sid: int,
+        timeout: Timeout,
+        release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]],
+        response: Response,
+    ) -> None:
+        self._conn = conn
+        self._sid = sid
+        self._timeout = timeout
+        self._release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]] | None = (
+            release
+        )
+        self._response = response
+
+    def __aiter__(self) -> AsyncHTTP2ResponseBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._release is None:
+            raise StopAsyncIteration
+        try:
+            data = await self._conn._read_chunk(self._sid, self._timeout.read)
+        except BaseException:
+            await self.aclose()
+            raise
+        if data is not None:
+            return data
+        with self._conn._lock:
+            trailers = self._conn._core.streams[self._sid].trailers
+        if trailers:
+            self._response.trailers = Headers.from_raw(trailers)
+        await self.aclose()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Release the stream: reset it if the body was not read to the end."""
+        release, self._release = self._release, None
+        if release is None:
+            return
+        await self._conn._finish_stream(self._sid, CANCEL)
+        release(self._conn, self._conn.is_available)
+        await self._conn.close_if_retired()

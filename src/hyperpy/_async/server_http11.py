@@ -12,6 +12,7 @@ from .._config import ServerLimits
 from .._core.h1 import NEED_DATA, H1Server, RequestRejected
 from .._exceptions import ReadTimeout, RemoteProtocolError, TransportError
 from .._models import URL, Headers, Request, Response
+from .server_http2 import AsyncServerHTTP2Connection
 
 if TYPE_CHECKING:
     from .server import AsyncServer
@@ -37,17 +38,20 @@ class AsyncServerHTTP11Connection:
         self._client = stream.peername
         self._busy = False
         self._closed = False
+        self._upgraded: AsyncServerHTTP2Connection | None = None
 
     def drain(self) -> None:
         """Graceful shutdown: finish the request in flight (answered with
         ``Connection: close``), or close now if idle."""
         self._h1.drain()
-        if not self._busy:
+        if not self._busy and not self._closed:  # a closing connection closes itself
             self._closed = True
-            self._server.spawn_close(self._stream)
+            self._server.spawn_task(self._stream.aclose)
 
     async def abort(self) -> None:
         self._closed = True
+        if self._upgraded is not None:
+            await self._upgraded.abort()
         await self._stream.aclose()
 
     async def run(self) -> None:
@@ -123,6 +127,10 @@ class AsyncServerHTTP11Connection:
             client=self._client,
         )
         body.request = request
+        settings = self._h1.wants_h2c(list(head.headers)) if self._server.http2 else None
+        if settings is not None and not self._stream.is_tls:
+            await self._upgrade_to_h2(settings, request)
+            return False
         try:
             response = await self._server.call_app(request)
         except RemoteProtocolError as exc:
@@ -174,6 +182,18 @@ class AsyncServerHTTP11Connection:
         finally:
             await response.aclose()
         await send(h1.end_response(response.trailers.raw or None), write_timeout)
+
+    async def _upgrade_to_h2(self, settings: bytes, request: Request) -> None:
+        """Answer ``Upgrade: h2c`` with 101 and serve the rest of the connection as
+        HTTP/2, the upgrading request being stream 1."""
+        await self.next_body_event()  # the (empty) end of the upgrading request
+        await self._stream.send_all(self._h1.switch_protocols(), self._limits.write_timeout)
+        request._stream = None
+        self._upgraded = AsyncServerHTTP2Connection(
+            self._server, self._stream, self._h1.trailing_data, upgrade=(settings, request)
+        )
+        self._closed = True  # from now on the HTTP/2 connection owns the stream
+        await self._upgraded.run()
 
     async def _reject(self, status: int, detail: str) -> None:
         """Answer a request we will not hand to the handler, then close cleanly."""

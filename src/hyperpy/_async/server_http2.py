@@ -1,14 +1,270 @@
-"""Placeholder replaced by the HTTP/2 server connection."""
+"""The server side of one HTTP/2 connection: a handler per stream, run concurrently."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING
+
+from .._backends import AsyncShield, AsyncStream, AsyncTaskGroup
+from .._core.dates import http_date
+from .._core.h1 import SERVER_HEADER
+from .._core.h2 import (
+    INTERNAL_ERROR,
+    NO_ERROR,
+    PROTOCOL_ERROR,
+    Changes,
+    H2Protocol,
+    StreamState,
+    response_headers,
+    split_pseudo,
+)
+from .._exceptions import InvalidURL, TransportError
+from .._models import URL, Headers, Request, Response
+from .http2_base import AsyncHTTP2Base, StopSending
+
+if TYPE_CHECKING:
+    from .server import AsyncServer
+
+logger = logging.getLogger("hyperpy.server")
+
+# After our final GOAWAY, how long we keep reading (so the peer's last frames do
+# not turn into a TCP reset that could destroy our last response bytes).
+_LINGER = 2.0
 
 
-class AsyncServerHTTP2Connection:
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+class AsyncServerHTTP2Connection(AsyncHTTP2Base):
+    """Serves every stream of one HTTP/2 connection with the server's handler."""
 
-    def drain(self) -> None: ...
-    async def abort(self) -> None: ...
-    async def run(self) -> None: ...
+    def __init__(
+        self,
+        server: AsyncServer,
+        stream: AsyncStream,
+        initial: bytes,
+        upgrade: tuple[bytes, Request] | None = None,
+    ) -> None:
+        super().__init__(
+            stream, H2Protocol(client_side=False, settings=server.h2_settings), server.h2_settings
+        )
+        self._server = server
+        self._initial = initial
+        self._upgrade = upgrade
+        self._scheme = "https" if stream.is_tls else "http"
+        self._client = stream.peername
+        self._handlers: AsyncTaskGroup | None = None
+        self._finishing = False  # final GOAWAY sent: only lingering now
+        self._write_timeout = server.limits.write_timeout
+
+    def drain(self) -> None:
+        """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
+        with self._lock:
+            if self._core.goaway_sent is None and self._error is None:
+                self._outbox.append(self._core.send_goaway())
+        self._server.spawn_task(self._drain_step)
+
+    async def _drain_step(self) -> None:
+        try:
+            await self._flush()
+        except TransportError:
+            return
+        await self._close_if_drained()
+
+    async def abort(self) -> None:
+        self._fail(TransportError("the server closed the connection"))
+        if self._handlers is not None:
+            self._handlers.cancel()
+        await self._stream.aclose()
+
+    async def run(self) -> None:
+        with self._lock:
+            if self._upgrade is not None:
+                self._core.start_upgraded(self._upgrade[0])
+            else:
+                self._core.start()
+            self._queue_locked()
+        await self._flush()
+        async with AsyncTaskGroup() as handlers:
+            self._handlers = handlers
+            if self._upgrade is not None:
+                # Stream 1 is the HTTP/1.1 request that asked for the upgrade.
+                self._core.streams[1] = StreamState(1, headers=[], ended=True)
+                self._waiters(1)
+                handlers.start_soon(self._handle_stream, 1, self._upgrade[1])
+            if self._initial:
+                with self._lock:
+                    changes = self._core.receive(self._initial)
+                    self._queue_locked()
+                    self._dispatch_locked(changes)
+                self._on_changes(changes)
+                await self._flush()
+            try:
+                await self._read_loop()
+            finally:
+                # The peer is gone (or the connection failed): handlers still running
+                # cannot answer anyone.
+                handlers.cancel()
+
+    def _idle_timeout(self) -> float | None:
+        if self._finishing:
+            return _LINGER
+        if self._core.streams:
+            return None
+        return self._server.limits.keep_alive_timeout
+
+    async def _on_idle_timeout(self) -> None:
+        if self._finishing:
+            return
+        with self._lock:
+            self._core.close(NO_ERROR)
+            self._queue_locked()
+        with AsyncShield(1.0):
+            try:
+                await self._flush()
+            except TransportError:
+                pass
+
+    def _on_changes(self, changes: Changes) -> None:
+        assert self._handlers is not None
+        for sid in changes.new_streams:
+            self._handlers.start_soon(self._handle_stream, sid, None)
+        if changes.goaway is not None and not self._core.streams:
+            self._finishing = True
+
+    def _reader_done(self) -> bool:
+        return False
+
+    async def _handle_stream(self, sid: int, upgraded: Request | None) -> None:
+        request = upgraded if upgraded is not None else self._build_request(sid)
+        try:
+            if request is None:
+                await self._finish_stream(sid, PROTOCOL_ERROR)
+                return
+            if upgraded is not None:
+                request._stream = None  # its body (none) came over HTTP/1.1
+            else:
+                request._stream = AsyncHTTP2RequestBody(self, sid, request)
+            response = await self._server.call_app(request)
+            if response is None:
+                await self._finish_stream(sid, INTERNAL_ERROR)
+                return
+            try:
+                await self._send_response(sid, response, request.method == "HEAD")
+            except StopSending:
+                pass
+            except TransportError as exc:
+                logger.debug("stream %d ended early: %s", sid, exc)
+                await self._finish_stream(sid, INTERNAL_ERROR)
+                return
+            except Exception:
+                logger.exception("error while streaming the response to %s", request.url)
+                await self._finish_stream(sid, INTERNAL_ERROR)
+                return
+            # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
+            # tells the client to stop sending it (RFC 9113 §8.1).
+            await self._finish_stream(sid, NO_ERROR)
+        finally:
+            await self._finish_stream(sid, INTERNAL_ERROR)
+            await self._close_if_drained()
+
+    def _build_request(self, sid: int) -> Request | None:
+        with self._lock:
+            stream = self._core.streams.get(sid)
+            headers = stream.headers if stream is not None else None
+        if headers is None:
+            return None
+        pseudo, fields = split_pseudo(headers)
+        method = pseudo.get(b":method", b"").decode("ascii", "replace")
+        path = pseudo.get(b":path", b"").decode("ascii", "replace")
+        authority = pseudo.get(b":authority")
+        if authority is None:
+            authority = next((v for n, v in fields if n == b"host"), b"")
+        if not method or not path.startswith("/") or method == "CONNECT":
+            return None
+        scheme = pseudo.get(b":scheme", self._scheme.encode()).decode("ascii", "replace")
+        host = authority.decode("latin-1") or "{}:{}".format(*self._stream.sockname)
+        try:
+            url = URL(f"{scheme}://{host}{path}")
+        except InvalidURL:
+            return None
+        return Request(
+            method, url, headers=Headers.from_raw(fields), http_version="2", client=self._client
+        )
+
+    async def _send_response(self, sid: int, response: Response, is_head: bool) -> None:
+        content = response._content
+        if content is None and response._stream is None:
+            content = b""
+        extra = [(b"date", http_date())]
+        names = {n for n, _ in response.headers.raw}
+        if b"server" not in names:
+            extra.append((b"server", SERVER_HEADER))
+        if content is not None and b"content-length" not in names:
+            extra.append((b"content-length", str(len(content)).encode()))
+        trailers = response.trailers.raw or None
+        headers = response_headers(response.status, response.headers.raw, extra)
+        end = is_head or (content is not None and not content and trailers is None)
+        with self._lock:
+            self._check_send_locked(sid)
+            self._core.send_headers(sid, headers, end_stream=end)
+            self._queue_locked()
+        await self._flush()
+        if end:
+            await response.aclose()
+            return
+        timeout = self._server.limits.write_timeout
+        try:
+            if content is not None:
+                await self._send_data(sid, content, trailers is None, timeout)
+            else:
+                async for chunk in response.aiter_bytes():
+                    await self._send_data(sid, chunk, False, timeout)
+                trailers = response.trailers.raw or None  # a streaming body may set them late
+                await self._end_stream(sid, trailers)
+                return
+        finally:
+            await response.aclose()
+        if trailers is not None:
+            await self._end_stream(sid, trailers)
+
+    async def _close_if_drained(self) -> None:
+        """After our GOAWAY, once no stream is left: final GOAWAY, flush, half-close."""
+        with self._lock:
+            if self._core.goaway_sent is None or self._core.streams or self._finishing:
+                return
+            self._finishing = True
+            if self._error is None:
+                self._core.close(NO_ERROR)
+                self._queue_locked()
+        with AsyncShield(2.0):
+            try:
+                await self._flush()
+            except TransportError:
+                return
+        self._stream.send_eof()
+
+
+class AsyncHTTP2RequestBody:
+    """A request body read from one stream; credit returns to the client as it is read."""
+
+    def __init__(self, conn: AsyncServerHTTP2Connection, sid: int, request: Request) -> None:
+        self._conn = conn
+        self._sid = sid
+        self._request = request
+        self._done = False
+
+    def __aiter__(self) -> AsyncHTTP2RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        conn = self._conn
+        data = await conn._read_chunk(self._sid, conn._server.limits.body_read_timeout)
+        if data is not None:
+            return data
+        self._done = True
+        with conn._lock:
+            stream = conn._core.streams.get(self._sid)
+            trailers = stream.trailers if stream is not None else None
+        if trailers:
+            self._request.trailers = Headers.from_raw(trailers)
+        raise StopAsyncIteration

@@ -244,7 +244,16 @@ class SyncStream:
 
     def is_readable(self) -> bool:
         """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
-        return _wait(self._raw.fd, _POLLIN, time.monotonic())
+        poller = select.poll()
+        poller.register(self._raw.fd, _POLLIN)
+        return bool(poller.poll(0))
+
+    def send_eof(self) -> None:
+        """Half-close: the peer reads EOF after our last byte; we can still receive."""
+        try:
+            self._raw.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Close at once, waking any thread blocked on this connection."""
@@ -483,6 +492,13 @@ class SyncLock:
         self._lock.acquire()
 
     def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting."""
+        return self._lock.acquire(blocking=False)
+
+    def release(self) -> None:
         self._lock.release()
 
 

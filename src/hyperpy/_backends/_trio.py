@@ -118,6 +118,13 @@ class AsyncStream:
         """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
         return _poll_readable(self._raw.socket.fileno())
 
+    def send_eof(self) -> None:
+        """Half-close: the peer reads EOF after our last byte; we can still receive."""
+        try:
+            self._raw.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
     async def aclose(self) -> None:
         """Close at once; TLS close_notify is attempted briefly, never waited on long."""
         with trio.move_on_after(0.5) as scope:
@@ -146,8 +153,8 @@ class AsyncStream:
                     if not data:
                         break
                     drained += len(data)
-            except OSError:
-                pass
+            except (OSError, trio.ClosedResourceError):
+                pass  # ClosedResourceError: another task (shutdown) closed it meanwhile
         await self._raw.aclose()
 
 
@@ -310,6 +317,17 @@ class AsyncLock:
         await self._lock.acquire()
 
     async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting."""
+        try:
+            self._lock.acquire_nowait()
+        except trio.WouldBlock:
+            return False
+        return True
+
+    def release(self) -> None:
         self._lock.release()
 
 

@@ -232,6 +232,42 @@ class H1Server:
         except h11.LocalProtocolError:
             return b""
 
+    def wants_h2c(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
+
+        Only requests without a body are upgraded (RFC 9113 dropped h2c upgrade;
+        clients such as curl still send it, always with bodiless requests).
+        """
+        upgrade = settings = None
+        for name, value in headers:
+            if name == b"upgrade":
+                upgrade = value
+            elif name == b"http2-settings":
+                settings = value
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                return None
+        if upgrade is None or settings is None:
+            return None
+        tokens = {t.strip().lower() for t in upgrade.split(b",")}
+        return settings if b"h2c" in tokens else None
+
+    def switch_protocols(self) -> bytes:
+        """The 101 response to an h2c upgrade."""
+        return _join(
+            self._conn.send_with_data_passthrough(
+                h11.InformationalResponse(
+                    status_code=101,
+                    headers=[(b"connection", b"Upgrade"), (b"upgrade", b"h2c")],
+                    reason=b"Switching Protocols",
+                )
+            )
+        )
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after the request that switched protocols."""
+        return bytes(self._conn.trailing_data[0])
+
     def try_reuse(self) -> bool:
         """After a complete exchange: reset for the next request, if keep-alive allows."""
         conn = self._conn

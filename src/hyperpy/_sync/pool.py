@@ -16,9 +16,10 @@ from .._backends import (
 )
 from .._config import H2Settings, Timeout
 from .._core.pool import CONNECT, USE, Origin, PoolCore
-from .._exceptions import ClientClosed, PoolTimeout
+from .._exceptions import ClientClosed, ConnectionTerminated, PoolTimeout
 from .._models import Request, Response
 from .http2 import SyncHTTP2Connection
+from .http2_base import RequestNotProcessed
 from .http11 import ConnectionNotUsed, SyncHTTP11Connection
 
 Connection = Union[SyncHTTP11Connection, SyncHTTP2Connection]
@@ -26,6 +27,8 @@ Connection = Union[SyncHTTP11Connection, SyncHTTP2Connection]
 # Methods that may be sent again when a reused connection proves to have been closed
 # before the server saw the request (RFC 9110 §9.2.2).
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# How many times one request may be refused unprocessed (GOAWAY) before we give up.
+_MAX_REFUSALS = 3
 
 
 class SyncConnectionPool:
@@ -68,10 +71,19 @@ class SyncConnectionPool:
         origin = request.url.origin
         may_multiplex = self._may_multiplex(origin)
         retried = False
+        refusals = 0
         while True:
             conn = self._acquire(origin, may_multiplex, timeout)
             try:
                 return conn.handle_request(request, timeout, self._release)
+            except RequestNotProcessed as exc:
+                # GOAWAY or REFUSED_STREAM proves the server never processed it: send it
+                # again on another connection, whatever the method, if the body allows.
+                refusals += 1
+                if refusals > _MAX_REFUSALS or request._consumed:
+                    raise ConnectionTerminated(
+                        f"{exc}; not retried", error_code=7, last_stream_id=0
+                    ) from exc
             except ConnectionNotUsed as exc:
                 replayable = request._stream is None and request.method in IDEMPOTENT
                 if retried or not replayable:

@@ -180,10 +180,10 @@ class Server:
             logger.exception("handler error for %s %s", request.method, request.url)
             return Response(500, text="Internal Server Error\n")
 
-    def spawn_close(self, stream: SyncStream) -> None:
-        """Close an idle connection from outside its own task (graceful shutdown)."""
+    def spawn_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn`` in the server's task group (graceful-shutdown steps)."""
         if self._task_group is not None:
-            self._task_group.start_soon(stream.close)
+            self._task_group.start_soon(fn, *args)
 
     def shutdown(self, grace: float = 10.0) -> None:
         """Stop accepting; let requests in flight finish for up to ``grace`` seconds

@@ -1,0 +1,298 @@
+"""What HTTP/2 client and server connections share: one reader, ordered writes,
+flow-controlled sending and credit-returning reading, and failure fan-out.
+
+Concurrency rules (the same for trio tasks and sync threads):
+- every ``H2Protocol`` call happens under ``self._lock`` (a real lock only in
+  the sync world), and the bytes it produced are moved to ``self._outbox`` in
+  the same locked block, so their order is the order of the state changes;
+- ``_flush`` sends the outbox under the write lock; a task that finds the
+  write lock taken leaves its bytes to the holder, which re-checks the outbox
+  after releasing it, so nothing is stranded and the reader never blocks on a
+  slow writer;
+- only the reader task feeds received bytes to h2.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .._backends import AsyncEvent, AsyncLock, AsyncShield, AsyncStateLock, AsyncStream
+from .._config import H2Settings
+from .._core.h2 import CANCEL, Changes, H2Protocol, StreamState
+from .._exceptions import (
+    ConnectionTerminated,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    StreamReset,
+    TransportError,
+    WriteTimeout,
+)
+from .waitlist import AsyncWaitList
+
+logger = logging.getLogger("hyperpy.http2")
+
+
+class RequestNotProcessed(RemoteProtocolError):
+    """The peer proved it never processed this stream (GOAWAY with a lower
+    last-stream-id, or REFUSED_STREAM): it is safe to send it again elsewhere."""
+
+
+class StopSending(Exception):
+    """The peer answered completely and asked us to stop sending (RST_STREAM NO_ERROR)."""
+
+
+class AsyncHTTP2Base:
+    """One HTTP/2 connection's shared machinery; subclasses add the client or server role."""
+
+    def __init__(self, stream: AsyncStream, core: H2Protocol, settings: H2Settings) -> None:
+        self._stream = stream
+        self._core = core
+        self._settings = settings
+        self._lock = AsyncStateLock()
+        self._write_lock = AsyncLock()
+        self._outbox: list[bytes] = []
+        self._outbox_bytes = 0
+        self._write_timeout: float | None = None
+        self._conn_waiters = AsyncWaitList()  # send windows, stream slots, outbox room
+        self._stream_waiters: dict[int, AsyncWaitList] = {}
+        self._error: TransportError | None = None
+        self._closed = False
+
+    # -- writing --------------------------------------------------------------
+
+    def _queue_locked(self) -> None:
+        data = self._core.data_to_send()
+        if data:
+            self._outbox.append(data)
+            self._outbox_bytes += len(data)
+
+    async def _flush(self) -> None:
+        """Send everything queued, unless another task is already doing so."""
+        while self._outbox:
+            if not self._write_lock.try_acquire():
+                return  # the holder sends our bytes before it lets go
+            try:
+                while self._outbox:
+                    with self._lock:
+                        data = b"".join(self._outbox)
+                        self._outbox.clear()
+                        self._outbox_bytes = 0
+                        self._conn_waiters.wake_all()
+                    await self._stream.send_all(data, self._write_timeout)
+            except TransportError as exc:
+                self._fail(exc)
+                raise
+            finally:
+                self._write_lock.release()
+
+    async def _send_data(
+        self, sid: int, data: bytes, end_stream: bool, timeout: float | None
+    ) -> None:
+        """Send ``data`` on ``sid`` as the peer's windows allow; waits for credit.
+
+        Raises WriteTimeout if no credit came within ``timeout``, StopSending if
+        the peer no longer wants the rest, or the stream's or connection's error.
+        """
+        view = memoryview(data)
+        max_buffer = self._settings.max_send_buffer
+        while True:
+            waiter: AsyncEvent | None = None
+            with self._lock:
+                self._check_send_locked(sid)
+                window = self._core.send_window(sid)
+                if self._outbox_bytes >= max_buffer or (view and window <= 0):
+                    waiter = self._conn_waiters.register()
+                else:
+                    size = min(window, len(view))
+                    last = end_stream and size == len(view)
+                    if size or last:
+                        self._core.send_data(sid, bytes(view[:size]), end_stream=last)
+                    view = view[size:]
+                    self._queue_locked()
+            if waiter is None:
+                await self._flush()
+                if not view:
+                    return
+                continue
+            if not await waiter.wait(timeout):
+                with self._lock:
+                    self._conn_waiters.discard(waiter)
+                raise WriteTimeout(f"the peer gave no flow-control credit within {timeout} s")
+
+    def _check_send_locked(self, sid: int) -> None:
+        stream = self._core.streams.get(sid)
+        if stream is None:
+            raise StopSending
+        if stream.reset_code is not None:
+            if stream.reset_code == 0 and (stream.ended or stream.headers is not None):
+                raise StopSending
+            raise self._stream_error_locked(stream)
+        if self._error is not None:
+            raise self._error
+
+    async def _end_stream(
+        self, sid: int, trailers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        with self._lock:
+            self._check_send_locked(sid)
+            self._core.end_stream(sid, trailers)
+            self._queue_locked()
+        await self._flush()
+
+    # -- reading --------------------------------------------------------------
+
+    async def _read_chunk(self, sid: int, timeout: float | None) -> bytes | None:
+        """The next chunk of ``sid``'s body, or None at its end."""
+        while True:
+            with self._lock:
+                stream = self._core.streams[sid]
+                data = self._core.read(sid)
+                if data is None:
+                    if stream.ended:
+                        return None
+                    error = self._stream_error_locked(stream)
+                    if error is not None:
+                        raise error
+                    waiter = self._waiters(sid).register()
+                else:
+                    self._queue_locked()
+            if data is not None:
+                if self._outbox:
+                    await self._flush()  # a WINDOW_UPDATE the read made due
+                return data
+            if not await waiter.wait(timeout):
+                raise ReadTimeout(f"no data on stream {sid} within {timeout} s")
+
+    async def _wait_headers(self, sid: int, timeout: float | None) -> StreamState:
+        while True:
+            with self._lock:
+                stream = self._core.streams[sid]
+                if stream.headers is not None:
+                    return stream
+                error = self._stream_error_locked(stream)
+                if error is not None:
+                    raise error
+                waiter = self._waiters(sid).register()
+            if not await waiter.wait(timeout):
+                raise ReadTimeout(f"no response on stream {sid} within {timeout} s")
+
+    def _waiters(self, sid: int) -> AsyncWaitList:
+        waiters = self._stream_waiters.get(sid)
+        if waiters is None:
+            waiters = self._stream_waiters[sid] = AsyncWaitList()
+        return waiters
+
+    def _stream_error_locked(self, stream: StreamState) -> TransportError | None:
+        """Why ``stream`` cannot go on, or None if it can."""
+        core = self._core
+        if stream.refused or stream.reset_code == 7:  # 7: REFUSED_STREAM
+            return RequestNotProcessed(f"stream {stream.stream_id} was refused by the peer")
+        if stream.reset_code is not None:
+            return StreamReset(
+                core.reset_error(stream), error_code=stream.reset_code, remote=stream.reset_remote
+            )
+        if self._error is not None:
+            goaway = core.goaway_received
+            if goaway is not None and stream.stream_id <= goaway.last_stream_id:
+                return ConnectionTerminated(
+                    f"the connection ended (GOAWAY {core.error_name(goaway.error_code)}) "
+                    f"before stream {stream.stream_id} finished",
+                    error_code=goaway.error_code,
+                    last_stream_id=goaway.last_stream_id,
+                )
+            return self._error
+        return None
+
+    # -- the reader -------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        """Feed every received byte to h2 and wake whoever the news is for."""
+        error: TransportError = ReadError("the connection was closed by the peer")
+        try:
+            while True:
+                data = await self._stream.receive(65536, self._idle_timeout())
+                if not data:
+                    break
+                with self._lock:
+                    try:
+                        changes = self._core.receive(data)
+                    finally:
+                        self._queue_locked()  # our acks, or the GOAWAY of a protocol error
+                    self._dispatch_locked(changes)
+                self._on_changes(changes)
+                await self._flush()
+                if self._reader_done():
+                    break
+        except ReadTimeout as exc:
+            error = exc
+            await self._on_idle_timeout()
+        except TransportError as exc:
+            error = exc
+            if isinstance(exc, RemoteProtocolError):
+                with AsyncShield(1.0):
+                    try:
+                        await self._flush()  # tell the peer why, before closing
+                    except TransportError:
+                        pass
+        finally:
+            self._fail(error)
+            with AsyncShield(1.0):
+                await self._stream.aclose()
+
+    def _dispatch_locked(self, changes: Changes) -> None:
+        for sid in changes.streams:
+            waiters = self._stream_waiters.get(sid)
+            if waiters is not None:
+                waiters.wake_all()
+        if changes.window or changes.goaway is not None:
+            self._conn_waiters.wake_all()
+
+    def _fail(self, error: TransportError) -> None:
+        """The connection is unusable: every waiter wakes to find out why."""
+        with self._lock:
+            if self._error is None:
+                self._error = error
+                if self._core.failed is None:
+                    self._core.failed = str(error)
+            self._conn_waiters.wake_all()
+            for waiters in self._stream_waiters.values():
+                waiters.wake_all()
+        self._on_failed()
+
+    async def _finish_stream(self, sid: int, code: int = CANCEL) -> None:
+        """The caller is done with ``sid``: reset it if it is still open, drop its state.
+
+        The bookkeeping happens at once (it cannot be cut short); only the
+        flush of the RST_STREAM may be, and it is shielded briefly.
+        """
+        with self._lock:
+            if not self._core.stream_done(sid) and self._error is None:
+                self._core.reset(sid, code)
+            self._core.forget(sid)
+            self._stream_waiters.pop(sid, None)
+            self._queue_locked()
+            self._conn_waiters.wake_all()  # a stream slot is free
+        if self._outbox and self._error is None:
+            with AsyncShield(1.0):
+                try:
+                    await self._flush()
+                except TransportError:
+                    pass
+
+    # -- role hooks -------------------------------------------------------------
+
+    def _idle_timeout(self) -> float | None:
+        return None
+
+    async def _on_idle_timeout(self) -> None:
+        pass
+
+    def _on_changes(self, changes: Changes) -> None:
+        pass
+
+    def _on_failed(self) -> None:
+        pass
+
+    def _reader_done(self) -> bool:
+        return False

@@ -1,0 +1,521 @@
+"""HTTP/2 as a sans-IO state machine: h2 wrapped with hyperpy's stream table,
+flow-control policy and GOAWAY handling.
+
+Why a layer over h2:
+- Flow control: stream credit goes back to the peer only as the application
+  consumes data, so a slow reader bounds what we buffer per stream; connection
+  credit goes back on receipt while the whole connection buffers little, so one
+  slow stream does not stall the others, and only as data is consumed past
+  that, so the connection's memory stays bounded too.
+- GOAWAY: h2 treats a received GOAWAY as the end of the connection and rejects
+  every later frame, so streams the peer promised to finish could never end.
+  GOAWAY frames are therefore taken out of the byte stream here and handled by
+  us; h2 never sees them. Our own graceful GOAWAY is likewise written directly,
+  keeping h2 open for the streams in flight.
+- Limits: our advertised settings (h2's 16 MiB-capable defaults are not ours).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+from hyperframe.frame import GoAwayFrame
+
+from .._config import H2Settings
+from .._exceptions import LocalProtocolError, RemoteProtocolError
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+NO_ERROR = 0
+PROTOCOL_ERROR = 1
+INTERNAL_ERROR = 2
+REFUSED_STREAM = 7
+CANCEL = 8
+_GOAWAY = 0x7
+_MAX_GOAWAY_PAYLOAD = 64 * 1024
+_H2_DEFAULT_WINDOW = 65535
+
+_HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"}
+)
+
+
+@dataclass
+class StreamState:
+    """What we know of one stream; the drivers read it under their state lock."""
+
+    stream_id: int
+    headers: list[tuple[bytes, bytes]] | None = None
+    chunks: deque[tuple[bytes, int]] = field(default_factory=deque)  # (data, flow length)
+    buffered: int = 0
+    ended: bool = False  # END_STREAM received: no more data will come
+    trailers: list[tuple[bytes, bytes]] | None = None
+    reset_code: int | None = None
+    reset_remote: bool = True
+    unacked: int = 0  # consumed bytes whose stream credit is not yet returned
+    sent_end: bool = False  # we sent END_STREAM (or reset)
+    refused: bool = False  # above a GOAWAY's last-stream-id: never processed
+
+
+@dataclass
+class GoAway:
+    error_code: int
+    last_stream_id: int
+    debug: bytes = b""
+
+
+@dataclass
+class Changes:
+    """What one ``receive`` changed, for the driver to act on."""
+
+    streams: set[int] = field(default_factory=set)  # streams with news for their reader
+    new_streams: list[int] = field(default_factory=list)  # server: requests to handle
+    window: bool = False  # send windows or stream slots may have opened
+    goaway: GoAway | None = None
+
+
+def _error_name(code: int) -> str:
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return f"error {code}"
+
+
+class H2Protocol:
+    """One HTTP/2 connection's protocol state (client or server side)."""
+
+    def __init__(self, client_side: bool, settings: H2Settings) -> None:
+        config = h2.config.H2Configuration(
+            client_side=client_side,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            normalize_inbound_headers=True,
+            validate_outbound_headers=True,
+        )
+        self.h2 = h2.connection.H2Connection(config)
+        self.client_side = client_side
+        self.settings = settings
+        self.streams: dict[int, StreamState] = {}
+        self.goaway_received: GoAway | None = None
+        self.goaway_sent: int | None = None  # last-stream-id we promised to finish
+        self.failed: str | None = None  # set when the connection is unusable
+        self._total_buffered = 0
+        self._conn_unacked = 0
+        # Frame scanner state (see class doc): bytes left of the frame being passed
+        # through, a partial frame header, or a GOAWAY being collected.
+        self._preface_left = 0 if client_side else len(PREFACE)
+        self._skip = 0
+        self._header = b""
+        self._goaway_left = 0
+        self._goaway_buf = b""
+
+    # -- set-up -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue our preface and SETTINGS."""
+        self.h2.initiate_connection()
+        self._local_settings()
+
+    def start_upgraded(self, settings_header: bytes) -> None:
+        """Server side of ``Upgrade: h2c``: stream 1 is the upgraded request."""
+        self.h2.initiate_upgrade_connection(settings_header)
+        self._local_settings()
+
+    def _local_settings(self) -> None:
+        s = self.settings
+        codes = h2.settings.SettingCodes
+        self.h2.update_settings(
+            {
+                codes.MAX_CONCURRENT_STREAMS: s.max_concurrent_streams,
+                codes.INITIAL_WINDOW_SIZE: s.initial_window_size,
+                codes.MAX_FRAME_SIZE: s.max_frame_size,
+                codes.MAX_HEADER_LIST_SIZE: s.max_header_list_size,
+                codes.ENABLE_PUSH: 0,
+            }
+        )
+        if s.connection_window_size > _H2_DEFAULT_WINDOW:
+            self.h2.increment_flow_control_window(s.connection_window_size - _H2_DEFAULT_WINDOW)
+
+    def data_to_send(self) -> bytes:
+        return self.h2.data_to_send()
+
+    # -- receiving ------------------------------------------------------------
+
+    def receive(self, data: bytes) -> Changes:
+        """Feed bytes from the peer; returns what changed.
+
+        Raises RemoteProtocolError if the peer broke the protocol (our GOAWAY is
+        then queued in ``data_to_send``).
+        """
+        changes = Changes()
+        for chunk, is_goaway in self._split(data):
+            if is_goaway:
+                self._on_goaway(chunk, changes)
+                continue
+            try:
+                events = self.h2.receive_data(chunk)
+            except h2.exceptions.ProtocolError as exc:
+                self.failed = f"protocol error from the peer: {exc}"
+                raise RemoteProtocolError(self.failed) from exc
+            for event in events:
+                self._on_event(event, changes)
+        return changes
+
+    def _split(self, data: bytes) -> list[tuple[bytes, bool]]:
+        """Cut ``data`` into runs for h2 and complete GOAWAY frame payloads.
+
+        Bytes of a frame header split across reads are held back until the header
+        is whole, so h2 never sees part of a GOAWAY. Without a GOAWAY in it, the
+        buffer passes through uncopied.
+        """
+        out: list[tuple[bytes, bool]] = []
+        pieces: list[bytes | memoryview] = []
+        view = memoryview(data)
+        pos, n = 0, len(view)
+        run = 0  # start of the current pass-through slice of ``view``
+        if self._preface_left:
+            pos = min(self._preface_left, n)
+            self._preface_left -= pos
+        while pos < n:
+            if self._skip:
+                take = min(self._skip, n - pos)
+                self._skip -= take
+                pos += take
+                continue
+            if self._goaway_left:
+                take = min(self._goaway_left, n - pos)
+                self._goaway_buf += bytes(view[pos : pos + take])
+                self._goaway_left -= take
+                pos += take
+                run = pos
+                if not self._goaway_left:
+                    self._flush_run(out, pieces)
+                    out.append((self._goaway_buf, True))
+                    self._goaway_buf = b""
+                continue
+            if pos > run:
+                pieces.append(view[run:pos])
+            piece = bytes(view[pos : pos + 9 - len(self._header)])
+            self._header += piece
+            pos += len(piece)
+            run = pos
+            if len(self._header) < 9:
+                break  # held back until the rest of the header arrives
+            header, self._header = self._header, b""
+            length = int.from_bytes(header[:3], "big")
+            if header[3] == _GOAWAY:
+                if length > _MAX_GOAWAY_PAYLOAD:
+                    self.failed = "GOAWAY frame too large"
+                    raise RemoteProtocolError(self.failed)
+                self._goaway_left = length
+                if not length:
+                    self._flush_run(out, pieces)
+                    out.append((b"", True))
+            else:
+                pieces.append(header)
+                self._skip = length
+        if run < n and not self._goaway_left and not self._header:
+            pieces.append(view[run:n])
+        whole = len(pieces) == 1 and isinstance(pieces[0], memoryview) and len(pieces[0]) == n
+        if whole and not out:
+            out.append((data, False))  # the common case: no copy
+        else:
+            self._flush_run(out, pieces)
+        return out
+
+    @staticmethod
+    def _flush_run(out: list[tuple[bytes, bool]], pieces: list[bytes | memoryview]) -> None:
+        if pieces:
+            out.append((b"".join(pieces), False))
+            pieces.clear()
+
+    def _on_goaway(self, payload: bytes, changes: Changes) -> None:
+        if len(payload) < 8:
+            self.failed = "malformed GOAWAY frame"
+            raise RemoteProtocolError(self.failed)
+        frame = GoAwayFrame(0)
+        frame.parse_body(memoryview(payload))
+        goaway = GoAway(frame.error_code, frame.last_stream_id, frame.additional_data)
+        self.goaway_received = goaway
+        changes.goaway = goaway
+        changes.window = True
+        for stream_id, stream in self.streams.items():
+            if self._is_ours(stream_id) and stream_id > goaway.last_stream_id:
+                stream.refused = True
+                changes.streams.add(stream_id)
+
+    def _is_ours(self, stream_id: int) -> bool:
+        return (stream_id % 2 == 1) == self.client_side
+
+    def _on_event(self, event: h2.events.Event, changes: Changes) -> None:
+        kind = type(event)
+        if kind is h2.events.DataReceived:
+            assert isinstance(event, h2.events.DataReceived)
+            self._on_data(event.stream_id, event.data, event.flow_controlled_length, changes)
+        elif kind is h2.events.ResponseReceived or kind is h2.events.RequestReceived:
+            assert isinstance(event, (h2.events.ResponseReceived, h2.events.RequestReceived))
+            sid = event.stream_id
+            stream = self.streams.get(sid)
+            if stream is None:
+                if self.client_side:
+                    return
+                if self.goaway_sent is not None and sid > self.goaway_sent:
+                    # After our GOAWAY a new stream is refused: the client may retry it.
+                    self.reset(sid, REFUSED_STREAM)
+                    return
+                stream = self.streams[sid] = StreamState(sid)
+                changes.new_streams.append(sid)
+            stream.headers = list(event.headers)  # type: ignore[arg-type]
+            if event.stream_ended is not None:
+                stream.ended = True
+            changes.streams.add(sid)
+        elif kind is h2.events.TrailersReceived:
+            assert isinstance(event, h2.events.TrailersReceived)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.trailers = list(event.headers)  # type: ignore[arg-type]
+                stream.ended = True
+                changes.streams.add(event.stream_id)
+        elif kind is h2.events.StreamEnded:
+            assert isinstance(event, h2.events.StreamEnded)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.ended = True
+                changes.streams.add(event.stream_id)
+        elif kind is h2.events.StreamReset:
+            assert isinstance(event, h2.events.StreamReset)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None and stream.reset_code is None:
+                stream.reset_code = int(event.error_code or 0)
+                stream.reset_remote = bool(event.remote_reset)
+                stream.sent_end = True
+                # RST_STREAM(NO_ERROR) after a complete message only tells us to stop
+                # sending (RFC 9113 §8.1): what arrived is kept and delivered.
+                if not (stream.ended and stream.reset_code == NO_ERROR):
+                    self._drop_buffered(stream)
+                changes.streams.add(event.stream_id)
+            changes.window = True
+        elif kind is h2.events.WindowUpdated or kind is h2.events.RemoteSettingsChanged:
+            changes.window = True
+        elif kind is h2.events.InformationalResponseReceived:
+            pass  # 1xx heads: the final response follows
+        # PING, SETTINGS acks and PRIORITY need nothing from us: h2 answers PINGs itself.
+
+    def _on_data(self, sid: int, data: bytes, flow: int, changes: Changes) -> None:
+        stream = self.streams.get(sid)
+        if stream is None or stream.reset_code is not None:
+            # Nobody will read this: give all the credit back now.
+            self._credit(sid if stream is not None else None, flow, conn_only=stream is None)
+            return
+        stream.chunks.append((data, flow))
+        stream.buffered += flow
+        self._total_buffered += flow
+        # Connection credit on receipt while the connection buffers little.
+        if self._total_buffered <= self.settings.connection_window_size:
+            self._credit(None, flow, conn_only=True)
+        else:
+            self._conn_unacked += flow
+        changes.streams.add(sid)
+
+    def _credit(self, sid: int | None, flow: int, conn_only: bool) -> None:
+        if flow <= 0:
+            return
+        try:
+            self.h2.increment_flow_control_window(flow)
+            if not conn_only and sid is not None:
+                self.h2.increment_flow_control_window(flow, stream_id=sid)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+            pass  # the stream closed meanwhile; the connection credit above still counts
+
+    # -- the application consuming ------------------------------------------
+
+    def read(self, sid: int) -> bytes | None:
+        """Next buffered chunk of ``sid``, returning its stream credit; None if empty."""
+        stream = self.streams[sid]
+        if not stream.chunks:
+            return None
+        data, flow = stream.chunks.popleft()
+        stream.buffered -= flow
+        self._total_buffered -= flow
+        if self._conn_unacked and self._total_buffered < self.settings.connection_window_size:
+            give, self._conn_unacked = self._conn_unacked, 0
+            self._credit(None, give, conn_only=True)
+        if not stream.ended and stream.reset_code is None:
+            stream.unacked += flow
+            # Batch WINDOW_UPDATEs: one per quarter window, not one per frame.
+            if stream.unacked >= self.settings.initial_window_size // 4:
+                give, stream.unacked = stream.unacked, 0
+                try:
+                    self.h2.increment_flow_control_window(give, stream_id=sid)
+                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                    pass
+        return data
+
+    def _drop_buffered(self, stream: StreamState) -> None:
+        dropped = sum(flow for _, flow in stream.chunks)
+        stream.chunks.clear()
+        stream.buffered = 0
+        self._total_buffered -= dropped
+        give = dropped + (self._conn_unacked if self._total_buffered <= 0 else 0)
+        if self._total_buffered <= 0:
+            self._conn_unacked = 0
+        self._credit(None, give, conn_only=True)
+
+    # -- sending --------------------------------------------------------------
+
+    @property
+    def can_open_stream(self) -> bool:
+        """A new outbound stream fits under the peer's MAX_CONCURRENT_STREAMS."""
+        h = self.h2
+        return h.open_outbound_streams < h.remote_settings.max_concurrent_streams
+
+    @property
+    def accepting_streams(self) -> bool:
+        """Neither side has said GOAWAY and the connection has not failed."""
+        return self.goaway_received is None and self.goaway_sent is None and self.failed is None
+
+    def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> int:
+        """Client: allocate the next stream id and queue its HEADERS in one step."""
+        sid = self.h2.get_next_available_stream_id()
+        self.streams[sid] = StreamState(sid, sent_end=end_stream)
+        try:
+            self.h2.send_headers(sid, headers, end_stream=end_stream)
+        except h2.exceptions.ProtocolError as exc:
+            del self.streams[sid]
+            raise LocalProtocolError(f"cannot send request headers: {exc}") from exc
+        return sid
+
+    def send_headers(
+        self, sid: int, headers: list[tuple[bytes, bytes]], end_stream: bool = False
+    ) -> None:
+        self.h2.send_headers(sid, headers, end_stream=end_stream)
+        if end_stream:
+            self.streams[sid].sent_end = True
+
+    def send_window(self, sid: int) -> int:
+        """Bytes we may send on ``sid`` now (0: wait for WINDOW_UPDATE)."""
+        try:
+            window = self.h2.local_flow_control_window(sid)
+        except h2.exceptions.StreamClosedError:
+            return 0
+        return min(window, self.h2.max_outbound_frame_size)
+
+    def send_data(self, sid: int, data: bytes, end_stream: bool = False) -> None:
+        self.h2.send_data(sid, data, end_stream=end_stream)
+        if end_stream:
+            self.streams[sid].sent_end = True
+
+    def end_stream(self, sid: int, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        if trailers:
+            self.h2.send_headers(sid, trailers, end_stream=True)
+        else:
+            self.h2.end_stream(sid)
+        self.streams[sid].sent_end = True
+
+    def reset(self, sid: int, code: int = CANCEL) -> None:
+        """Reset ``sid`` (if h2 still has it open) and drop what it buffered."""
+        stream = self.streams.get(sid)
+        if stream is not None:
+            if stream.reset_code is None:
+                stream.reset_code = code
+                stream.reset_remote = False
+            stream.sent_end = True
+            self._drop_buffered(stream)
+        try:
+            self.h2.reset_stream(sid, code)
+        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError, KeyError):
+            pass  # already closed on both sides: nothing to reset
+
+    def forget(self, sid: int) -> None:
+        """The application is done with ``sid``: drop its state, returning any credit."""
+        stream = self.streams.pop(sid, None)
+        if stream is not None and stream.chunks:
+            self._drop_buffered(stream)
+
+    def stream_done(self, sid: int) -> bool:
+        """Both directions finished (so a reset is not needed)."""
+        stream = self.streams.get(sid)
+        return stream is None or (
+            stream.sent_end and (stream.ended or stream.reset_code is not None)
+        )
+
+    def send_goaway(self, last_stream_id: int | None = None, code: int = NO_ERROR) -> bytes:
+        """A GOAWAY frame that keeps h2 open for streams up to ``last_stream_id``."""
+        if last_stream_id is None:
+            last_stream_id = self.h2.highest_inbound_stream_id
+        self.goaway_sent = last_stream_id
+        return GoAwayFrame(0, last_stream_id=last_stream_id, error_code=code).serialize()
+
+    def close(self, code: int = NO_ERROR) -> None:
+        """Final GOAWAY; the connection is closed after flushing it."""
+        self.failed = self.failed or "connection closed"
+        try:
+            self.h2.close_connection(
+                error_code=code,
+                last_stream_id=self.goaway_sent
+                if self.goaway_sent is not None
+                else self.h2.highest_inbound_stream_id,
+            )
+        except h2.exceptions.ProtocolError:
+            pass
+
+    @property
+    def active_streams(self) -> int:
+        return len(self.streams)
+
+    def reset_error(self, stream: StreamState) -> str:
+        who = "the peer" if stream.reset_remote else "hyperpy"
+        code = stream.reset_code if stream.reset_code is not None else 0
+        return f"stream {stream.stream_id} was reset by {who} ({_error_name(code)})"
+
+    @staticmethod
+    def error_name(code: int) -> str:
+        return _error_name(code)
+
+
+def request_headers(
+    method: str, scheme: str, authority: str, target: str, headers: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """Pseudo-headers first, then the fields HTTP/2 allows (no hop-by-hop, no Host)."""
+    out = [
+        (b":method", method.encode("ascii")),
+        (b":scheme", scheme.encode("ascii")),
+        (b":authority", authority.encode("idna")),
+        (b":path", target.encode("ascii")),
+    ]
+    for name, value in headers:
+        if name in _HOP_BY_HOP:
+            if name == b"te" and value.lower() == b"trailers":
+                out.append((name, value))
+            continue
+        out.append((name, value))
+    return out
+
+
+def response_headers(
+    status: int, headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    out = [(b":status", str(status).encode("ascii"))]
+    out.extend((n, v) for n, v in headers if n not in _HOP_BY_HOP)
+    out.extend(extra)
+    return out
+
+
+def split_pseudo(
+    headers: list[tuple[bytes, bytes]],
+) -> tuple[dict[bytes, bytes], list[tuple[bytes, bytes]]]:
+    """Separate pseudo-headers (``:path`` ...) from regular fields."""
+    pseudo: dict[bytes, bytes] = {}
+    regular: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name[:1] == b":":
+            pseudo[name] = value
+        else:
+            regular.append((name, value))
+    return pseudo, regular
