@@ -44,6 +44,8 @@ REPLACEMENTS: dict[str, str] = {
     "aclose": "close",
     # Body streaming iterators: `async for chunk in r.aiter_bytes()` -> `r.iter_bytes()`.
     "aiter_bytes": "iter_bytes",
+    # Tests name the world's package: `from hyperpy._async import demo` -> `hyperpy._sync`.
+    "_async": "_sync",
 }
 
 # Keys of REPLACEMENTS that are allowed to be unused. Keep empty unless really needed.

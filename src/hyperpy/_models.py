@@ -136,6 +136,11 @@ class URL:
     """An absolute http(s) URL, split once into the parts a request needs."""
 
     __slots__ = ("_raw", "host", "port", "scheme", "target")
+    _raw: str
+    scheme: str
+    host: str
+    port: int
+    target: str
 
     def __init__(self, url: str | URL) -> None:
         if isinstance(url, URL):

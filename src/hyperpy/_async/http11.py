@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import h11
 
@@ -194,7 +195,7 @@ class AsyncHTTP11Body:
         except BaseException:
             await self._abandon()
             raise
-        if type(event) is h11.Data:
+        if isinstance(event, h11.Data):
             return bytes(event.data)
         if event.headers:
             self._response.trailers = Headers.from_raw(list(event.headers))
@@ -230,4 +231,4 @@ class AsyncHTTP11Body:
 
 # Called once per exchange with (connection, reusable): the pool's bookkeeping, which
 # cannot be interrupted, returns the connections that must now be closed.
-Release = Callable[[AsyncHTTP11Connection, bool], list[AsyncHTTP11Connection]]
+Release = Callable[[Any, bool], list[Any]]

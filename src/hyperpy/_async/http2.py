@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .._backends import AsyncClock, AsyncEvent, AsyncShield, AsyncStream, AsyncTaskGroup
 from .._config import H2Settings, Timeout
@@ -11,6 +12,9 @@ from .._core.pool import Origin
 from .._exceptions import PoolTimeout, RemoteProtocolError, TransportError
 from .._models import Headers, Request, Response
 from .http2_base import AsyncHTTP2Base, RequestNotProcessed, StopSending
+
+# Called once per exchange with (connection, reusable): the pool's bookkeeping.
+Release = Callable[[Any, bool], list[Any]]
 
 
 class AsyncHTTP2Connection(AsyncHTTP2Base):
@@ -55,7 +59,7 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
         self,
         request: Request,
         timeout: Timeout,
-        release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]],
+        release: Release,
     ) -> Response:
         """Send ``request`` on a new stream; return once the response head arrived."""
         self.requests += 1
@@ -175,15 +179,13 @@ class AsyncHTTP2ResponseBody:
         conn: AsyncHTTP2Connection,
         sid: int,
         timeout: Timeout,
-        release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]],
+        release: Release,
         response: Response,
     ) -> None:
         self._conn = conn
         self._sid = sid
         self._timeout = timeout
-        self._release: Callable[[AsyncHTTP2Connection, bool], list[AsyncHTTP2Connection]] | None = (
-            release
-        )
+        self._release: Release | None = release
         self._response = response
 
     def __aiter__(self) -> AsyncHTTP2ResponseBody:

@@ -159,7 +159,12 @@ class AsyncConnectionPool:
             await stream.aclose()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")
         conn = AsyncHTTP2Connection(stream, origin, self._h2_settings, on_close=self._on_h2_close)
-        await conn.start(self._task_group, timeout)
+        try:
+            await conn.start(self._task_group, timeout)
+        except BaseException:
+            with AsyncShield(1.0):
+                await stream.aclose()
+            raise
         return conn
 
     def _release(self, conn: Connection, reusable: bool) -> list[Connection]:

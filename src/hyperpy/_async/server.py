@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Union
 
 from .._backends import (
     AsyncClock,
     AsyncEvent,
+    AsyncHandler,
     AsyncListener,
     AsyncSemaphore,
     AsyncShield,
     AsyncStateLock,
     AsyncStream,
+    AsyncTaskFn,
     AsyncTaskGroup,
     AsyncTaskStatus,
 )
@@ -27,7 +28,6 @@ from .server_http11 import AsyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
-AsyncHandler = Callable[[Request], Awaitable[Response]]
 ServerConnection = Union[AsyncServerHTTP11Connection, AsyncServerHTTP2Connection]
 Address = tuple[str, int]
 
@@ -133,6 +133,9 @@ class AsyncServer:
             await conn.run()
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
+        except Exception:
+            # One connection's failure must never stop the server.
+            logger.exception("connection handler failed")
         finally:
             with self._lock:
                 if conn is not None:
@@ -179,7 +182,7 @@ class AsyncServer:
             logger.exception("handler error for %s %s", request.method, request.url)
             return Response(500, text="Internal Server Error\n")
 
-    def spawn_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def spawn_task(self, fn: AsyncTaskFn, *args: Any) -> None:
         """Run ``fn`` in the server's task group (graceful-shutdown steps)."""
         if self._task_group is not None:
             self._task_group.start_soon(fn, *args)

@@ -7,6 +7,7 @@
 from ._sync import (
     SyncClock,
     SyncEvent,
+    SyncHandler,
     SyncListener,
     SyncLock,
     SyncNetwork,
@@ -14,12 +15,14 @@ from ._sync import (
     SyncShield,
     SyncStateLock,
     SyncStream,
+    SyncTaskFn,
     SyncTaskGroup,
     SyncTaskStatus,
 )
 from ._trio import (
     AsyncClock,
     AsyncEvent,
+    AsyncHandler,
     AsyncListener,
     AsyncLock,
     AsyncNetwork,
@@ -27,6 +30,7 @@ from ._trio import (
     AsyncShield,
     AsyncStateLock,
     AsyncStream,
+    AsyncTaskFn,
     AsyncTaskGroup,
     AsyncTaskStatus,
 )
@@ -34,6 +38,7 @@ from ._trio import (
 __all__ = [
     "AsyncClock",
     "AsyncEvent",
+    "AsyncHandler",
     "AsyncListener",
     "AsyncLock",
     "AsyncNetwork",
@@ -41,10 +46,12 @@ __all__ = [
     "AsyncShield",
     "AsyncStateLock",
     "AsyncStream",
+    "AsyncTaskFn",
     "AsyncTaskGroup",
     "AsyncTaskStatus",
     "SyncClock",
     "SyncEvent",
+    "SyncHandler",
     "SyncListener",
     "SyncLock",
     "SyncNetwork",
@@ -52,6 +59,7 @@ __all__ = [
     "SyncShield",
     "SyncStateLock",
     "SyncStream",
+    "SyncTaskFn",
     "SyncTaskGroup",
     "SyncTaskStatus",
 ]

@@ -27,9 +27,14 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from .._models import Request, Response
 
 T = TypeVar("T")
 Address = tuple[str, int]
+
+# What each world's server calls: a handler, and a function run as a task.
+SyncHandler = Callable[[Request], Response]
+SyncTaskFn = Callable[..., Any]
 
 _POLLIN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _POLLOUT = select.POLLOUT | select.POLLHUP | select.POLLERR

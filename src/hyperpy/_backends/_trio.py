@@ -23,9 +23,14 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from .._models import Request, Response
 
 T = TypeVar("T")
 Address = tuple[str, int]
+
+# What each world's server calls: a handler, and a function run as a task.
+AsyncHandler = Callable[[Request], Awaitable[Response]]
+AsyncTaskFn = Callable[..., Awaitable[Any]]
 
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
@@ -44,9 +49,9 @@ class AsyncStream:
         """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
         try:
             if timeout is None:
-                return await self._stream.receive_some(max_bytes)
+                return bytes(await self._stream.receive_some(max_bytes))
             with trio.fail_after(timeout):
-                return await self._stream.receive_some(max_bytes)
+                return bytes(await self._stream.receive_some(max_bytes))
         except trio.TooSlowError:
             raise ReadTimeout(f"no data from the peer within {timeout} s") from None
         except (*_STREAM_ERRORS, ssl.SSLError) as exc:
@@ -92,14 +97,18 @@ class AsyncStream:
         except (*_STREAM_ERRORS, ssl.SSLError) as exc:
             await self._raw.aclose()
             who = f" with {server_hostname}" if server_hostname else ""
-            raise error(f"TLS handshake{who} failed: {exc}") from exc
+            # trio wraps the SSLError (e.g. "certificate verify failed") in a bare
+            # BrokenResourceError: report the underlying reason.
+            reason = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
+            raise error(f"TLS handshake{who} failed: {reason or exc!r}") from exc
         return AsyncStream(tls)
 
     @property
     def alpn(self) -> str | None:
         """The protocol chosen by ALPN, if TLS negotiated one."""
         if isinstance(self._stream, trio.SSLStream):
-            return self._stream.selected_alpn_protocol()
+            protocol: str | None = self._stream.selected_alpn_protocol()
+            return protocol
         return None
 
     @property

@@ -150,10 +150,18 @@ class H1Server:
 
     def _check_head(self, request: h11.Request) -> None:
         limits = self._limits
+        if not request.http_version.startswith(b"1."):
+            raise RequestRejected(505, "only HTTP/1.x is served here")
         if len(request.target) > limits.max_target_bytes:
             raise RequestRejected(414, "request target too long")
         if len(request.headers) > limits.max_header_count:
             raise RequestRejected(431, "too many header fields")
+        # h11 bounds only heads still incomplete; one that arrived whole in a single read
+        # is measured here (a lower bound of its raw size: optional whitespace aside).
+        size = len(request.method) + len(request.target) + 12
+        size += sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+        if size > limits.max_head_bytes:
+            raise RequestRejected(431, "request head too large")
 
     @property
     def expects_100_continue(self) -> bool:
@@ -179,7 +187,9 @@ class H1Server:
 
     def continue_100(self) -> bytes:
         return _join(
-            self._conn.send_with_data_passthrough(h11.InformationalResponse(status_code=100))
+            self._conn.send_with_data_passthrough(
+                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+            )
         )
 
     def start_response(

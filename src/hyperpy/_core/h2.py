@@ -80,6 +80,21 @@ class Changes:
     goaway: GoAway | None = None
 
 
+class _H2Connection(h2.connection.H2Connection):
+    """h2 with our own enforcement of MAX_CONCURRENT_STREAMS.
+
+    h2 treats a stream over the limit as a connection error and ends every
+    stream in flight; RFC 9113 §5.1.2 allows a stream error, so we refuse just
+    that stream (RST_STREAM REFUSED_STREAM, see ``H2Protocol._on_event``).
+    The count is still computed, since computing it frees closed streams.
+    """
+
+    @property
+    def open_inbound_streams(self) -> int:
+        count: int = super().open_inbound_streams
+        return min(count, self.local_settings.max_concurrent_streams - 1)
+
+
 def _error_name(code: int) -> str:
     try:
         return h2.errors.ErrorCodes(code).name
@@ -98,7 +113,7 @@ class H2Protocol:
             normalize_inbound_headers=True,
             validate_outbound_headers=True,
         )
-        self.h2 = h2.connection.H2Connection(config)
+        self.h2 = _H2Connection(config)
         self.client_side = client_side
         self.settings = settings
         self.streams: dict[int, StreamState] = {}
@@ -107,6 +122,7 @@ class H2Protocol:
         self.failed: str | None = None  # set when the connection is unusable
         self._total_buffered = 0
         self._conn_unacked = 0
+        self._conn_pending = 0  # connection credit due, held back until worth a frame
         # Frame scanner state (see class doc): bytes left of the frame being passed
         # through, a partial frame header, or a GOAWAY being collected.
         self._preface_left = 0 if client_side else len(PREFACE)
@@ -265,8 +281,11 @@ class H2Protocol:
             if stream is None:
                 if self.client_side:
                     return
-                if self.goaway_sent is not None and sid > self.goaway_sent:
-                    # After our GOAWAY a new stream is refused: the client may retry it.
+                if (self.goaway_sent is not None and sid > self.goaway_sent) or len(
+                    self.streams
+                ) >= self.settings.max_concurrent_streams:
+                    # After our GOAWAY, or over the stream limit, a new stream is refused
+                    # without running a handler: the client may retry it.
                     self.reset(sid, REFUSED_STREAM)
                     return
                 stream = self.streams[sid] = StreamState(sid)
@@ -318,10 +337,26 @@ class H2Protocol:
         self._total_buffered += flow
         # Connection credit on receipt while the connection buffers little.
         if self._total_buffered <= self.settings.connection_window_size:
-            self._credit(None, flow, conn_only=True)
+            self._conn_credit(flow)
         else:
             self._conn_unacked += flow
         changes.streams.add(sid)
+
+    def _conn_credit(self, flow: int) -> None:
+        """Return connection credit in batches of a quarter window, never per frame.
+
+        Silly window syndrome: crediting each DATA frame at once lets a sender whose
+        connection window is down to a few bytes (two streams sharing it) send a
+        few-byte frame, get those few bytes back, send another, and so on: with
+        64 KiB windows over TLS that was thousands of 1-byte frames and a 20x
+        slowdown. No deadlock: a sender blocked on the connection window has all of
+        it outstanding here, so either this batch is due, or ``_conn_unacked`` is,
+        which ``read`` moves here as soon as the connection buffers little again.
+        """
+        self._conn_pending += flow
+        if self._conn_pending >= max(1, self.settings.connection_window_size // 4):
+            give, self._conn_pending = self._conn_pending, 0
+            self._credit(None, give, conn_only=True)
 
     def _credit(self, sid: int | None, flow: int, conn_only: bool) -> None:
         if flow <= 0:
@@ -345,7 +380,7 @@ class H2Protocol:
         self._total_buffered -= flow
         if self._conn_unacked and self._total_buffered < self.settings.connection_window_size:
             give, self._conn_unacked = self._conn_unacked, 0
-            self._credit(None, give, conn_only=True)
+            self._conn_credit(give)
         if not stream.ended and stream.reset_code is None:
             stream.unacked += flow
             # Batch WINDOW_UPDATEs: one per quarter window, not one per frame.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import h11
 
@@ -193,7 +194,7 @@ class SyncHTTP11Body:
         except BaseException:
             self._abandon()
             raise
-        if type(event) is h11.Data:
+        if isinstance(event, h11.Data):
             return bytes(event.data)
         if event.headers:
             self._response.trailers = Headers.from_raw(list(event.headers))
@@ -229,4 +230,4 @@ class SyncHTTP11Body:
 
 # Called once per exchange with (connection, reusable): the pool's bookkeeping, which
 # cannot be interrupted, returns the connections that must now be closed.
-Release = Callable[[SyncHTTP11Connection, bool], list[SyncHTTP11Connection]]
+Release = Callable[[Any, bool], list[Any]]

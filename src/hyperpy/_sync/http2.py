@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .._backends import SyncClock, SyncEvent, SyncShield, SyncStream, SyncTaskGroup
 from .._config import H2Settings, Timeout
@@ -12,6 +13,9 @@ from .._core.pool import Origin
 from .._exceptions import PoolTimeout, RemoteProtocolError, TransportError
 from .._models import Headers, Request, Response
 from .http2_base import RequestNotProcessed, StopSending, SyncHTTP2Base
+
+# Called once per exchange with (connection, reusable): the pool's bookkeeping.
+Release = Callable[[Any, bool], list[Any]]
 
 
 class SyncHTTP2Connection(SyncHTTP2Base):
@@ -56,7 +60,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
         self,
         request: Request,
         timeout: Timeout,
-        release: Callable[[SyncHTTP2Connection, bool], list[SyncHTTP2Connection]],
+        release: Release,
     ) -> Response:
         """Send ``request`` on a new stream; return once the response head arrived."""
         self.requests += 1
@@ -176,15 +180,13 @@ class SyncHTTP2ResponseBody:
         conn: SyncHTTP2Connection,
         sid: int,
         timeout: Timeout,
-        release: Callable[[SyncHTTP2Connection, bool], list[SyncHTTP2Connection]],
+        release: Release,
         response: Response,
     ) -> None:
         self._conn = conn
         self._sid = sid
         self._timeout = timeout
-        self._release: Callable[[SyncHTTP2Connection, bool], list[SyncHTTP2Connection]] | None = (
-            release
-        )
+        self._release: Release | None = release
         self._response = response
 
     def __iter__(self) -> SyncHTTP2ResponseBody:

@@ -126,7 +126,9 @@ class SyncHTTP2Base:
         if stream.reset_code is not None:
             if stream.reset_code == 0 and (stream.ended or stream.headers is not None):
                 raise StopSending
-            raise self._stream_error_locked(stream)
+            error = self._stream_error_locked(stream)
+            assert error is not None
+            raise error
         if self._error is not None:
             raise self._error
 
@@ -224,7 +226,12 @@ class SyncHTTP2Base:
         except ReadTimeout as exc:
             error = exc
             self._on_idle_timeout()
-        except TransportError as exc:
+        except Exception as exc:
+            if not isinstance(exc, TransportError):
+                # A bug must not take down the nursery this reader runs in (the
+                # client's, or the server's): fail this connection's streams instead.
+                logger.exception("HTTP/2 connection reader failed")
+                exc = RemoteProtocolError(f"internal error on the connection: {exc!r}")
             error = exc
             if isinstance(exc, RemoteProtocolError):
                 with SyncShield(1.0):

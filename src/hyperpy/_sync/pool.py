@@ -160,7 +160,12 @@ class SyncConnectionPool:
             stream.close()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")
         conn = SyncHTTP2Connection(stream, origin, self._h2_settings, on_close=self._on_h2_close)
-        conn.start(self._task_group, timeout)
+        try:
+            conn.start(self._task_group, timeout)
+        except BaseException:
+            with SyncShield(1.0):
+                stream.close()
+            raise
         return conn
 
     def _release(self, conn: Connection, reusable: bool) -> list[Connection]:

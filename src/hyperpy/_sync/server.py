@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Union
 
 from .._backends import (
     SyncClock,
     SyncEvent,
+    SyncHandler,
     SyncListener,
     SyncSemaphore,
     SyncShield,
     SyncStateLock,
     SyncStream,
+    SyncTaskFn,
     SyncTaskGroup,
     SyncTaskStatus,
 )
@@ -28,7 +29,6 @@ from .server_http11 import SyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
-SyncHandler = Callable[[Request], Awaitable[Response]]
 ServerConnection = Union[SyncServerHTTP11Connection, SyncServerHTTP2Connection]
 Address = tuple[str, int]
 
@@ -134,6 +134,9 @@ class Server:
             conn.run()
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
+        except Exception:
+            # One connection's failure must never stop the server.
+            logger.exception("connection handler failed")
         finally:
             with self._lock:
                 if conn is not None:
@@ -180,7 +183,7 @@ class Server:
             logger.exception("handler error for %s %s", request.method, request.url)
             return Response(500, text="Internal Server Error\n")
 
-    def spawn_task(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+    def spawn_task(self, fn: SyncTaskFn, *args: Any) -> None:
         """Run ``fn`` in the server's task group (graceful-shutdown steps)."""
         if self._task_group is not None:
             self._task_group.start_soon(fn, *args)

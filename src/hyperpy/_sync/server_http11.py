@@ -34,7 +34,8 @@ class SyncServerHTTP11Connection:
         self._stream = stream
         self._limits: ServerLimits = server.limits
         self._h1 = H1Server(server.limits)
-        self._h1.receive(initial)
+        if initial:  # h11 takes b"" as the end of the stream
+            self._h1.receive(initial)
         self._scheme = "https" if stream.is_tls else "http"
         self._client = stream.peername
         self._busy = False
@@ -238,6 +239,8 @@ class SyncServerRequestBody:
         self._conn = conn
         self._done = False
         self._started = False
+        # Read now: h11 forgets that the client waits for 100 Continue once we respond.
+        self._expects_continue = conn.expects_100_continue
         self.received = 0
         self.request: Request | None = None  # set once the Request wraps this body
 
@@ -252,7 +255,7 @@ class SyncServerRequestBody:
             # The client waits for our go-ahead before sending the body (RFC 9110 §10.1.1).
             self._conn.send_100_continue()
         event = self._conn.next_body_event()
-        if type(event) is h11.Data:
+        if isinstance(event, h11.Data):
             self.received += len(event.data)
             return bytes(event.data)
         self._done = True
@@ -267,14 +270,14 @@ class SyncServerRequestBody:
         """
         if self._done:
             return True
-        if not self._started and self._conn.expects_100_continue:
+        if not self._started and self._expects_continue:
             return False  # the client never sent the body; its framing state is unknown
         self._started = True
         discarded = 0
         try:
             while discarded <= _DISCARD_LIMIT:
                 event = self._conn.next_body_event()
-                if type(event) is h11.EndOfMessage:
+                if isinstance(event, h11.EndOfMessage):
                     self._done = True
                     return True
                 discarded += len(event.data)

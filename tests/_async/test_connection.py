@@ -1,0 +1,213 @@
+"""Connection-level HTTP/1.1: keep-alive, pipelining, 100-continue, HTTP/1.0, IPv6."""
+
+from __future__ import annotations
+
+import json
+from email.utils import parsedate_to_datetime
+
+from hyperpy import AsyncClient, AsyncServer, ServerLimits
+from hyperpy._backends import AsyncClock
+
+from .helpers import app, raw_connection, read_head, read_responses, read_until_eof
+
+N = 20
+
+
+def _port(server: AsyncServer) -> int:
+    assert server.address is not None
+    return server.address[1]
+
+
+async def test_keepalive_reuses_one_connection(server: AsyncServer, client: AsyncClient) -> None:
+    ports = set()
+    for _ in range(N):
+        response = await client.get(server.url + "/client")
+        assert response.status == 200
+        seen = response.json()
+        assert seen["host"] == "127.0.0.1"
+        ports.add(seen["port"])
+    assert len(ports) == 1
+    assert client.connections_opened == 1
+
+
+async def test_keepalive_across_methods_and_bodies(
+    server: AsyncServer, client: AsyncClient
+) -> None:
+    ports = set()
+    for i in range(N):
+        if i % 3 == 0:
+            response = await client.post(server.url + "/upload", content=[b"a", b"b"])
+            assert response.json()["total"] == 2
+        elif i % 3 == 1:
+            response = await client.put(server.url + "/upload", content=b"x" * i)
+            assert response.json()["total"] == i
+        else:
+            response = await client.head(server.url + "/client")
+            assert response.content == b""
+        ports.add((await client.get(server.url + "/client")).json()["port"])
+    assert len(ports) == 1
+    assert client.connections_opened == 1
+
+
+async def test_pipelined_requests_answered_in_order(server: AsyncServer) -> None:
+    requests = b"".join(
+        b"GET /inspect?n=%d HTTP/1.1\r\nHost: pipeline\r\n\r\n" % n for n in range(3)
+    )
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(requests, 5.0)
+        responses = await read_responses(stream, [b"GET"] * 3)
+    assert [r.status for r in responses] == [200, 200, 200]
+    targets = [json.loads(r.body)["target"] for r in responses]
+    assert targets == ["/inspect?n=0", "/inspect?n=1", "/inspect?n=2"]
+
+
+async def test_pipelined_mixed_methods(demo_server: AsyncServer) -> None:
+    requests = (
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\n\r\nfirst"
+        b"HEAD / HTTP/1.1\r\nHost: p\r\n\r\n"
+        b"POST /echo HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
+    )
+    async with raw_connection(_port(demo_server)) as stream:
+        await stream.send_all(requests, 5.0)
+        responses = await read_responses(stream, [b"POST", b"HEAD", b"POST", b"GET"])
+        rest = await read_until_eof(stream)
+    assert [r.body for r in responses] == [b"first", b"", b"second", b"Hello, world!"]
+    assert responses[1].headers["content-length"] == "13"
+    assert responses[3].headers["connection"] == "close"
+    assert rest == b""
+
+
+async def test_expect_100_continue(demo_server: AsyncServer) -> None:
+    body = b"sent only after 100 Continue"
+    head = (
+        b"POST /echo HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    async with raw_connection(_port(demo_server)) as stream:
+        await stream.send_all(head, 5.0)
+        buffer = bytearray()
+        interim = await read_head(stream, buffer)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n")
+        assert not buffer  # nothing beyond the interim response yet
+        await stream.send_all(body, 5.0)
+        final = await read_head(stream, buffer)
+        assert final.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert b"content-length: %d\r\n" % len(body) in final.lower()
+        while len(buffer) < len(body):
+            chunk = await stream.receive(65536, 5.0)
+            assert chunk
+            buffer += chunk
+        assert bytes(buffer) == body
+
+
+async def test_expect_100_continue_not_read_by_handler(server: AsyncServer) -> None:
+    # "/" answers without reading the body: no 100 Continue, the final response comes
+    # straight away, and the server closes (the client may or may not send the body).
+    head = b"POST / HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n"
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(head, 5.0)
+        data = await read_until_eof(stream)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"100 Continue" not in data
+    assert data.endswith(b"\r\n\r\nok")
+
+
+async def test_http10_client(demo_server: AsyncServer) -> None:
+    async with raw_connection(_port(demo_server)) as stream:
+        await stream.send_all(b"GET / HTTP/1.0\r\n\r\n", 5.0)
+        data = await read_until_eof(stream)  # HTTP/1.0 without keep-alive: server closes
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    assert lines[0].startswith("HTTP/1.1 200")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    assert body == b"Hello, world!"
+    assert headers["content-length"] == "13"
+    assert headers["server"] == "hyperpy"
+    assert parsedate_to_datetime(headers["date"]).year >= 2024
+    assert "transfer-encoding" not in headers
+
+
+async def test_http10_streamed_response_is_close_delimited(server: AsyncServer) -> None:
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(b"GET /stream?n=3&size=4 HTTP/1.0\r\nHost: old\r\n\r\n", 5.0)
+        data = await read_until_eof(stream)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"transfer-encoding" not in head.lower()  # HTTP/1.0 cannot parse chunked
+    assert b"content-length" not in head.lower()
+    assert body == b"AAAABBBBCCCC"
+
+
+async def test_http10_request_seen_by_handler(server: AsyncServer) -> None:
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(b"GET /inspect HTTP/1.0\r\nHost: h\r\n\r\n", 5.0)
+        data = await read_until_eof(stream)
+    body = data.partition(b"\r\n\r\n")[2]
+    assert json.loads(body)["http_version"] == "1.0"
+
+
+async def test_connection_close_request(server: AsyncServer) -> None:
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 5.0)
+        data = await read_until_eof(stream)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"connection: close\r\n" in data.lower()
+    assert data.endswith(b"\r\n\r\nok")
+
+
+async def test_server_closes_idle_keepalive_connection() -> None:
+    limits = ServerLimits(keep_alive_timeout=0.3)
+    async with AsyncServer(app, port=0, limits=limits) as server:
+        async with raw_connection(_port(server)) as stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+            started = AsyncClock.now()
+            [response] = await read_responses(stream, [b"GET"])
+            assert response.body == b"ok"
+            rest = await read_until_eof(stream, limit=3.0)
+            assert rest == b""
+            assert AsyncClock.now() - started >= 0.25
+
+
+async def test_client_replaces_connection_closed_by_server() -> None:
+    limits = ServerLimits(keep_alive_timeout=0.2)
+    async with AsyncServer(app, port=0, limits=limits) as server:
+        async with AsyncClient() as client:
+            first = (await client.get(server.url + "/client")).json()["port"]
+            await AsyncClock.sleep(0.6)  # the server closes the idle connection meanwhile
+            second = (await client.get(server.url + "/client")).json()["port"]
+            assert first != second
+            assert client.connections_opened == 2
+
+
+async def test_header_read_timeout_closes_silent_connection() -> None:
+    limits = ServerLimits(header_read_timeout=0.3)
+    async with AsyncServer(app, port=0, limits=limits) as server:
+        async with raw_connection(_port(server)) as stream:
+            started = AsyncClock.now()
+            assert await read_until_eof(stream, limit=3.0) == b""
+            assert AsyncClock.now() - started >= 0.25
+        async with AsyncClient() as client:
+            assert (await client.get(server.url + "/")).status == 200
+
+
+async def test_ipv6_loopback(ipv6_loopback: str) -> None:
+    async with AsyncServer(app, host=ipv6_loopback, port=0) as server:
+        assert server.url.startswith("http://[::1]:")
+        async with AsyncClient() as client:
+            response = await client.get(server.url + "/client")
+            inspect = await client.get(server.url + "/inspect")
+    assert response.status == 200
+    assert response.json()["host"] == "::1"
+    headers = dict(inspect.json()["headers"])
+    assert headers["host"] == server.url.removeprefix("http://")
+
+
+async def test_http1_only_server() -> None:
+    # Without h2c there is no sniffing of the first bytes: h11 starts from nothing.
+    async with AsyncServer(app, port=0, http2=False) as server:
+        async with AsyncClient() as client:
+            for _ in range(3):
+                assert (await client.get(server.url + "/")).text == "ok"
+            assert client.connections_opened == 1

@@ -1,0 +1,180 @@
+"""The server under bad input and failing handlers: clean errors, and it keeps serving."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+import hyperpy
+from hyperpy import AsyncClient, AsyncServer, Request, Response, ServerLimits
+from hyperpy._backends import AsyncClock
+
+from .helpers import app, raw_connection, read_until_eof
+
+MALFORMED = [
+    pytest.param(b"GARBAGE\r\n\r\n", 400, id="bad-request-line"),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: h\r\nno colon here\r\n\r\n", 400, id="bad-header"),
+    pytest.param(b"GET / HTTP/1.1\r\n\r\n", 400, id="missing-host"),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: ten\r\n\r\n", 400, id="bad-length"
+    ),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        400,
+        id="conflicting-lengths",
+    ),
+    pytest.param(b"GET / HTTP/9.9\r\nHost: h\r\n\r\n", 505, id="bad-version"),
+    pytest.param(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, id="http2-request-line"),
+    pytest.param(
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501, id="unknown-te"
+    ),
+    pytest.param(b"GET / HTTP/1.1\r\nHost: h:99999\r\n\r\n", 400, id="bad-host-port"),
+]
+
+
+def _port(server: AsyncServer) -> int:
+    assert server.address is not None
+    return server.address[1]
+
+
+def _status(data: bytes) -> int:
+    assert data.startswith(b"HTTP/1.1 "), data
+    return int(data[9:12])
+
+
+async def _raw_exchange(server: AsyncServer, data: bytes) -> bytes:
+    """Send ``data``; return everything the server answers until it closes."""
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(data, 5.0)
+        return await read_until_eof(stream)
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), MALFORMED)
+async def test_malformed_request_rejected(
+    server: AsyncServer, client: AsyncClient, request_bytes: bytes, status: int
+) -> None:
+    data = await _raw_exchange(server, request_bytes)
+    assert _status(data) == status
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"\r\nconnection: close" in head.lower()
+    assert int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0]) == len(body)
+    assert body.startswith(str(status).encode())
+    # The server is unharmed: a normal request on a new connection works.
+    assert (await client.get(server.url + "/")).text == "ok"
+
+
+async def test_invalid_chunked_body_read_by_handler(
+    demo_server: AsyncServer, client: AsyncClient
+) -> None:
+    bad = b"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nxx\r\n"
+    data = await _raw_exchange(demo_server, bad)
+    assert _status(data) == 400
+    assert (await client.post(demo_server.url + "/echo", content=b"fine")).content == b"fine"
+
+
+async def test_truncated_body_then_close(server: AsyncServer, client: AsyncClient) -> None:
+    async with raw_connection(_port(server)) as stream:
+        await stream.send_all(
+            b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly-some", 5.0
+        )
+    # The handler's read fails, nothing crashes, and the server carries on.
+    assert (await client.get(server.url + "/")).status == 200
+
+
+async def test_garbage_after_valid_request(server: AsyncServer) -> None:
+    data = await _raw_exchange(
+        server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n\x00\x01\x02 junk\r\n\r\n"
+    )
+    first, _, rest = data.partition(b"\r\n\r\nok")
+    assert _status(first) == 200
+    assert _status(rest) == 400
+
+
+async def test_target_too_long_414(server: AsyncServer, client: AsyncClient) -> None:
+    response = await client.get(server.url + "/" + "a" * 9000)  # default limit: 8 KiB
+    assert response.status == 414
+    assert response.headers["connection"] == "close"
+    assert (await client.get(server.url + "/")).status == 200
+    assert client.connections_opened == 2
+
+
+async def test_target_limit_is_configurable() -> None:
+    async with AsyncServer(app, port=0, limits=ServerLimits(max_target_bytes=100)) as server:
+        async with AsyncClient() as client:
+            ok = await client.get(server.url + "/inspect?" + "q" * 80)
+            too_long = await client.get(server.url + "/inspect?" + "q" * 120)
+    assert ok.status == 200
+    assert too_long.status == 414
+
+
+async def test_too_many_headers_431() -> None:
+    async with AsyncServer(app, port=0, limits=ServerLimits(max_header_count=10)) as server:
+        async with AsyncClient() as client:
+            few = await client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(3)})
+            many = await client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(20)})
+            after = await client.get(server.url + "/")
+    assert few.status == 200
+    assert many.status == 431
+    assert many.headers["connection"] == "close"
+    assert after.status == 200
+
+
+@pytest.mark.parametrize("pieces", [1, 40], ids=["whole", "trickled"])
+async def test_head_too_large_431(pieces: int) -> None:
+    limits = ServerLimits(max_head_bytes=2048)
+    head = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"b" * 4096 + b"\r\n\r\n"
+    async with AsyncServer(app, port=0, limits=limits) as server:
+        async with raw_connection(_port(server)) as stream:
+            step = -(-len(head) // pieces)
+            try:
+                for start in range(0, len(head), step):
+                    await stream.send_all(head[start : start + step], 5.0)
+                    await AsyncClock.checkpoint()
+            except hyperpy.WriteError:
+                pass  # the server may answer and close before the whole head is sent
+            data = await read_until_eof(stream)
+        assert _status(data) == 431
+        async with AsyncClient() as client:
+            assert (await client.get(server.url + "/")).status == 200
+
+
+async def test_handler_exception_is_500_and_server_keeps_serving(
+    server: AsyncServer, client: AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await client.get(server.url + "/error")
+    assert response.status == 500
+    assert response.text == "Internal Server Error\n"
+    assert "boom" not in response.text  # no internals leak to the client
+    assert any("handler error" in record.message for record in caplog.records)
+    assert (await client.get(server.url + "/")).status == 200
+    # The 500 was a well-formed response: the connection stayed usable.
+    assert client.connections_opened == 1
+
+
+async def test_handler_returning_non_response_is_500() -> None:
+    async def bad(request: Request) -> Response:
+        return "not a response"  # type: ignore[return-value]
+
+    async with AsyncServer(bad, port=0) as server:
+        async with AsyncClient() as client:
+            response = await client.get(server.url + "/")
+    assert response.status == 500
+
+
+async def test_response_stream_failing_midway_cuts_connection() -> None:
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"partial"
+        raise RuntimeError("generator failed")
+
+    async def handler(request: Request) -> Response:
+        if request.path == "/broken":
+            return Response(200, content=broken())
+        return Response(200, text="fine")
+
+    async with AsyncServer(handler, port=0) as server:
+        async with AsyncClient() as client:
+            with pytest.raises(hyperpy.RemoteProtocolError):
+                await client.get(server.url + "/broken")
+            assert (await client.get(server.url + "/")).text == "fine"
+            assert client.connections_opened == 2

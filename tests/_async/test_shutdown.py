@@ -1,0 +1,119 @@
+"""Graceful shutdown: requests in flight finish, new connections are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+import hyperpy
+from hyperpy import AsyncClient, AsyncServer, Request, Response, ServerLimits
+from hyperpy._backends import AsyncClock, AsyncEvent, AsyncNetwork, AsyncTaskGroup
+
+from .helpers import app, raw_connection, read_until_eof
+
+BODY = b"s" * 300_000
+
+
+async def test_shutdown_lets_request_in_flight_finish() -> None:
+    started = AsyncEvent()
+    results: dict[str, Response] = {}
+
+    async def slow(request: Request) -> Response:
+        started.set()
+        await AsyncClock.sleep(0.5)
+        return Response(200, content=BODY)
+
+    async with AsyncServer(slow, port=0) as server:
+        assert server.address is not None
+        port = server.address[1]
+        async with AsyncClient(timeout=5.0) as client:
+
+            async def fetch() -> None:
+                results["response"] = await client.get(server.url + "/")
+
+            async with AsyncTaskGroup() as group:
+                group.start_soon(fetch)
+                assert await started.wait(5.0)
+                begin = AsyncClock.now()
+                await server.shutdown(grace=5.0)
+                elapsed = AsyncClock.now() - begin
+            response = results["response"]
+            assert response.status == 200
+            assert response.content == BODY
+            assert response.headers["connection"] == "close"
+            assert 0.2 < elapsed < 4.0  # it waited for the request, not for the grace
+
+            # Refused now: nothing listens any more.
+            with pytest.raises(hyperpy.ConnectError):
+                await AsyncNetwork.connect_tcp("127.0.0.1", port, 2.0)
+            with pytest.raises(hyperpy.ConnectError):
+                await client.get(server.url + "/")
+
+
+async def test_shutdown_closes_idle_keepalive_connections() -> None:
+    async with AsyncServer(app, port=0) as server:
+        assert server.address is not None
+        async with raw_connection(server.address[1]) as stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+            data = await stream.receive(65536, 5.0)
+            assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
+            begin = AsyncClock.now()
+            await server.shutdown(grace=5.0)
+            assert AsyncClock.now() - begin < 2.5
+            assert await read_until_eof(stream, limit=3.0) == b""
+
+
+async def test_shutdown_grace_expires_for_stuck_request() -> None:
+    started = AsyncEvent()
+
+    async def stuck(request: Request) -> Response:
+        started.set()
+        await AsyncClock.sleep(1.5)
+        return Response(200, text="too late")
+
+    async with AsyncServer(stuck, port=0) as server:
+        assert server.address is not None
+        async with raw_connection(server.address[1]) as stream:
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+            assert await started.wait(5.0)
+            begin = AsyncClock.now()
+            await server.shutdown(grace=0.3)
+            assert AsyncClock.now() - begin < 2.0
+            # The connection was aborted: no response, just the end of the stream.
+            try:
+                data = await read_until_eof(stream, limit=5.0)
+            except hyperpy.ReadError:
+                data = b""  # aborted with a reset: also acceptable
+            assert b"too late" not in data
+
+
+async def test_shutdown_while_rejected_connection_lingers() -> None:
+    # A client got a 400 and keeps its socket open while the server lingers on it.
+    async with AsyncServer(app, port=0) as server:
+        assert server.address is not None
+        async with raw_connection(server.address[1]) as stream:
+            await stream.send_all(b"NOT HTTP\r\n\r\n", 5.0)
+            data = await stream.receive(65536, 5.0)
+            assert data.startswith(b"HTTP/1.1 400")
+            async with AsyncTaskGroup() as group:
+                group.start_soon(server.shutdown, 3.0)  # must neither crash nor hang
+                await AsyncClock.sleep(0.2)  # shutdown now runs while the server lingers
+                assert await read_until_eof(stream, limit=3.0) == b""
+                await stream.aclose()  # ends the linger
+
+
+@pytest.mark.xfail(
+    reason="needs fix in src/hyperpy/_async/server.py: a connection still in _open_connection"
+    " (h2c preface sniffing or TLS handshake) is not in server._connections, so shutdown()"
+    " neither drains nor aborts it and the server waits for header_read_timeout"
+)
+async def test_shutdown_not_blocked_by_silent_connection() -> None:
+    limits = ServerLimits(header_read_timeout=3.0)
+    async with AsyncServer(app, port=0, limits=limits) as server:
+        assert server.address is not None
+        stream = await AsyncNetwork.connect_tcp("127.0.0.1", server.address[1], 5.0)
+        await AsyncClock.sleep(0.2)  # accepted, and silent
+        begin = AsyncClock.now()
+        await server.shutdown(grace=0.5)
+    elapsed = AsyncClock.now() - begin
+    await stream.aclose()
+    assert elapsed < 2.0

@@ -1,0 +1,120 @@
+# GENERATED from tests/_async/test_shutdown.py by scripts/unasync.py: do not edit.
+"""Graceful shutdown: requests in flight finish, new connections are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+import hyperpy
+from hyperpy import Client, Request, Response, Server, ServerLimits
+from hyperpy._backends import SyncClock, SyncEvent, SyncNetwork, SyncTaskGroup
+
+from .helpers import app, raw_connection, read_until_eof
+
+BODY = b"s" * 300_000
+
+
+def test_shutdown_lets_request_in_flight_finish() -> None:
+    started = SyncEvent()
+    results: dict[str, Response] = {}
+
+    def slow(request: Request) -> Response:
+        started.set()
+        SyncClock.sleep(0.5)
+        return Response(200, content=BODY)
+
+    with Server(slow, port=0) as server:
+        assert server.address is not None
+        port = server.address[1]
+        with Client(timeout=5.0) as client:
+
+            def fetch() -> None:
+                results["response"] = client.get(server.url + "/")
+
+            with SyncTaskGroup() as group:
+                group.start_soon(fetch)
+                assert started.wait(5.0)
+                begin = SyncClock.now()
+                server.shutdown(grace=5.0)
+                elapsed = SyncClock.now() - begin
+            response = results["response"]
+            assert response.status == 200
+            assert response.content == BODY
+            assert response.headers["connection"] == "close"
+            assert 0.2 < elapsed < 4.0  # it waited for the request, not for the grace
+
+            # Refused now: nothing listens any more.
+            with pytest.raises(hyperpy.ConnectError):
+                SyncNetwork.connect_tcp("127.0.0.1", port, 2.0)
+            with pytest.raises(hyperpy.ConnectError):
+                client.get(server.url + "/")
+
+
+def test_shutdown_closes_idle_keepalive_connections() -> None:
+    with Server(app, port=0) as server:
+        assert server.address is not None
+        with raw_connection(server.address[1]) as stream:
+            stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+            data = stream.receive(65536, 5.0)
+            assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
+            begin = SyncClock.now()
+            server.shutdown(grace=5.0)
+            assert SyncClock.now() - begin < 2.5
+            assert read_until_eof(stream, limit=3.0) == b""
+
+
+def test_shutdown_grace_expires_for_stuck_request() -> None:
+    started = SyncEvent()
+
+    def stuck(request: Request) -> Response:
+        started.set()
+        SyncClock.sleep(1.5)
+        return Response(200, text="too late")
+
+    with Server(stuck, port=0) as server:
+        assert server.address is not None
+        with raw_connection(server.address[1]) as stream:
+            stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+            assert started.wait(5.0)
+            begin = SyncClock.now()
+            server.shutdown(grace=0.3)
+            assert SyncClock.now() - begin < 2.0
+            # The connection was aborted: no response, just the end of the stream.
+            try:
+                data = read_until_eof(stream, limit=5.0)
+            except hyperpy.ReadError:
+                data = b""  # aborted with a reset: also acceptable
+            assert b"too late" not in data
+
+
+def test_shutdown_while_rejected_connection_lingers() -> None:
+    # A client got a 400 and keeps its socket open while the server lingers on it.
+    with Server(app, port=0) as server:
+        assert server.address is not None
+        with raw_connection(server.address[1]) as stream:
+            stream.send_all(b"NOT HTTP\r\n\r\n", 5.0)
+            data = stream.receive(65536, 5.0)
+            assert data.startswith(b"HTTP/1.1 400")
+            with SyncTaskGroup() as group:
+                group.start_soon(server.shutdown, 3.0)  # must neither crash nor hang
+                SyncClock.sleep(0.2)  # shutdown now runs while the server lingers
+                assert read_until_eof(stream, limit=3.0) == b""
+                stream.close()  # ends the linger
+
+
+@pytest.mark.xfail(
+    reason="needs fix in src/hyperpy/_async/server.py: a connection still in _open_connection"
+    " (h2c preface sniffing or TLS handshake) is not in server._connections, so shutdown()"
+    " neither drains nor aborts it and the server waits for header_read_timeout"
+)
+def test_shutdown_not_blocked_by_silent_connection() -> None:
+    limits = ServerLimits(header_read_timeout=3.0)
+    with Server(app, port=0, limits=limits) as server:
+        assert server.address is not None
+        stream = SyncNetwork.connect_tcp("127.0.0.1", server.address[1], 5.0)
+        SyncClock.sleep(0.2)  # accepted, and silent
+        begin = SyncClock.now()
+        server.shutdown(grace=0.5)
+    elapsed = SyncClock.now() - begin
+    stream.close()
+    assert elapsed < 2.0
