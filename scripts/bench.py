@@ -85,6 +85,8 @@ def run_hypercorn(port: int) -> None:
     config.accesslog = None
     config.errorlog = "-"
     config.loglevel = "WARNING"
+    # hypercorn closes a connection after 1000 requests by default; hyperpy has no such cap.
+    config.keep_alive_max_requests = 10**9
     trio.run(serve, asgi_hello, config)  # type: ignore[arg-type]
 
 

@@ -26,7 +26,11 @@ from typing import Any
 
 import trio
 
+from ._async.server import AsyncServer
+from ._config import Timeout
 from ._exceptions import HTTPError
+from ._sync.client import Client
+from ._sync.server import Server
 
 DEMO_APP = {"trio": "hyperpy._async.demo:app", "threads": "hyperpy._sync.demo:app"}
 SHUTDOWN_GRACE = 5.0
@@ -163,22 +167,22 @@ def _serve(args: argparse.Namespace) -> int:
     if args.keyfile and not args.certfile:
         raise UsageError("--keyfile needs --certfile")
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    from . import AsyncServer, Server
-
-    server_class = Server if args.sync else AsyncServer
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "certfile": args.certfile,
+        "keyfile": args.keyfile,
+        "http2": args.http2,
+    }
     try:
-        server = server_class(
-            app,
-            host=args.host,
-            port=args.port,
-            certfile=args.certfile,
-            keyfile=args.keyfile,
-            http2=args.http2,
-        )
+        server = Server(app, **options) if args.sync else AsyncServer(app, **options)
     except OSError as exc:  # ssl.SSLError is an OSError too
         raise UsageError(f"cannot load the certificate or key: {exc}") from exc
     try:
-        failure = _serve_threads(server) if args.sync else trio.run(_serve_trio, server)
+        if isinstance(server, Server):
+            failure = _serve_threads(server)
+        else:
+            failure = trio.run(_serve_trio, server)
     except KeyboardInterrupt:
         return 130  # a second Ctrl-C while shutting down
     if failure is not None:
@@ -190,7 +194,7 @@ def _announce(url: str, flavour: str) -> None:
     print(f"hyperpy serving on {url} ({flavour})", flush=True)
 
 
-async def _serve_trio(server: Any) -> OSError | None:
+async def _serve_trio(server: AsyncServer) -> OSError | None:
     """Serve until a signal; return the error if the server could not listen."""
     served = trio.Event()
 
@@ -221,7 +225,7 @@ async def _cancel_on_signal(signals: AsyncIterator[int], scope: trio.CancelScope
     scope.cancel()
 
 
-def _serve_threads(server: Any) -> OSError | None:
+def _serve_threads(server: Server) -> OSError | None:
     """Serve until a signal; return the error if the server could not listen."""
     stop = threading.Event()
 
@@ -251,8 +255,6 @@ def _serve_threads(server: Any) -> OSError | None:
 
 
 def _get(args: argparse.Namespace) -> int:
-    from . import Client, Timeout
-
     out = sys.stdout.buffer
     try:
         with (

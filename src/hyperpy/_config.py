@@ -71,7 +71,7 @@ class H2Settings:
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Limits on what a client may make the server hold (see docs/security.md)."""
+    """Limits on what a client may make the server hold (see docs/server.md)."""
 
     max_head_bytes: int = 64 * 1024
     max_header_count: int = 100

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import pytest
@@ -178,3 +181,20 @@ async def test_response_stream_failing_midway_cuts_connection() -> None:
                 await client.get(server.url + "/broken")
             assert (await client.get(server.url + "/")).text == "fine"
             assert client.connections_opened == 2
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1-only", "h1-and-h2c"])
+async def test_connections_reset_right_after_connect(
+    http2: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with AsyncServer(app, port=0, http2=http2) as server:
+        assert server.address is not None
+        for _ in range(20):
+            sock = socket.create_connection(server.address, timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # SO_LINGER 0: a reset, before the server even looked at it
+        await AsyncClock.sleep(0.3)
+        async with AsyncClient() as client:
+            assert (await client.get(server.url + "/")).text == "ok"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []

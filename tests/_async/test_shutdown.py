@@ -101,11 +101,6 @@ async def test_shutdown_while_rejected_connection_lingers() -> None:
                 await stream.aclose()  # ends the linger
 
 
-@pytest.mark.xfail(
-    reason="needs fix in src/hyperpy/_async/server.py: a connection still in _open_connection"
-    " (h2c preface sniffing or TLS handshake) is not in server._connections, so shutdown()"
-    " neither drains nor aborts it and the server waits for header_read_timeout"
-)
 async def test_shutdown_not_blocked_by_silent_connection() -> None:
     limits = ServerLimits(header_read_timeout=3.0)
     async with AsyncServer(app, port=0, limits=limits) as server:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
@@ -175,3 +178,20 @@ def test_response_stream_failing_midway_cuts_connection() -> None:
                 client.get(server.url + "/broken")
             assert (client.get(server.url + "/")).text == "fine"
             assert client.connections_opened == 2
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["h1-only", "h1-and-h2c"])
+def test_connections_reset_right_after_connect(
+    http2: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Server(app, port=0, http2=http2) as server:
+        assert server.address is not None
+        for _ in range(20):
+            sock = socket.create_connection(server.address, timeout=5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()  # SO_LINGER 0: a reset, before the server even looked at it
+        SyncClock.sleep(0.3)
+        with Client() as client:
+            assert (client.get(server.url + "/")).text == "ok"
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == []

@@ -10,14 +10,6 @@ A = ("http", "a.example", 80)
 B = ("http", "b.example", 80)
 S = ("https", "s.example", 443)
 
-PRUNING_BUG = pytest.mark.xfail(
-    reason="needs fix in src/hyperpy/_core/pool.py: checkout() creates the origin's state"
-    " and then _expire() prunes it as empty (call _expire before setdefault), and pruning in"
-    " _expire()/remove() drops origins that still have busy connections; connected() or"
-    " release() then raise KeyError",
-    raises=KeyError,
-)
-
 
 def _open(pool: PoolCore[str], origin: tuple[str, str, int], name: str, now: float = 0.0) -> str:
     """Check out a new connection ``name`` to ``origin`` (HTTP/1.1) and hold it."""
@@ -56,7 +48,6 @@ def test_idle_connections_are_per_origin() -> None:
     assert pool.checkout(B, 0.0).action == CONNECT
 
 
-@PRUNING_BUG
 def test_second_origin_while_first_is_idle() -> None:
     pool: PoolCore[str] = PoolCore()
     _open(pool, A, "a1")
@@ -68,7 +59,6 @@ def test_second_origin_while_first_is_idle() -> None:
     assert pool.checkout(B, 0.0).conn == "b1"
 
 
-@PRUNING_BUG
 def test_busy_origin_survives_checkout_elsewhere() -> None:
     pool: PoolCore[str] = PoolCore()
     _open(pool, A, "a1")  # busy on A
@@ -79,7 +69,6 @@ def test_busy_origin_survives_checkout_elsewhere() -> None:
     assert pool.checkout(A, 1.0).conn == "a1"
 
 
-@PRUNING_BUG
 def test_removing_idle_sibling_keeps_busy_one() -> None:
     pool: PoolCore[str] = PoolCore()
     _open(pool, A, "a1")
@@ -92,7 +81,6 @@ def test_removing_idle_sibling_keeps_busy_one() -> None:
     assert pool.checkout(A, 0.0).conn == "a1"
 
 
-@PRUNING_BUG
 def test_expiry_keeps_origin_with_busy_connection() -> None:
     pool: PoolCore[str] = PoolCore(keepalive_expiry=1.0)
     _open(pool, A, "a1")
@@ -186,7 +174,6 @@ def test_max_connections_counts_connecting() -> None:
     assert pool.checkout(A, 0.0).action == CONNECT
 
 
-@PRUNING_BUG
 def test_max_connections_evicts_oldest_idle() -> None:
     pool: PoolCore[str] = PoolCore(max_connections=2)
     _open(pool, A, "a1")
@@ -281,7 +268,7 @@ def test_removed_shared_connection() -> None:
     assert pool.checkout(S, 0.0, may_multiplex=True).action == CONNECT
 
 
-@pytest.mark.parametrize("limit", [1, pytest.param(3, marks=PRUNING_BUG)])
+@pytest.mark.parametrize("limit", [1, 3])
 def test_never_exceeds_max_connections(limit: int) -> None:
     pool: PoolCore[str] = PoolCore(max_connections=limit)
     opened = 0

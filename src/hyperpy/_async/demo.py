@@ -37,7 +37,7 @@ async def app(request: Request) -> Response:
         )
     if path.startswith("/status/"):
         try:
-            return Response(int(path[len("/status/") :]), text="")
+            return Response(int(path[len("/status/") :]))
         except ValueError:
             return Response(400, text="status must be an integer\n")
     return Response(404, text="Not Found\n")

@@ -73,6 +73,8 @@ class AsyncServer:
         self._task_group: AsyncTaskGroup | None = None
         self._owner: AsyncTaskGroup | None = None
         self._connections: set[ServerConnection] = set()
+        # Connections still in TLS handshake or protocol detection: no request yet.
+        self._opening: set[AsyncStream] = set()
         self._lock = AsyncStateLock()
         self._idle = AsyncEvent()
         self._idle.set()
@@ -120,11 +122,20 @@ class AsyncServer:
 
     async def _handle_connection(self, stream: AsyncStream) -> None:
         conn: ServerConnection | None = None
+        with self._lock:
+            draining = self._draining
+            if not draining:
+                self._opening.add(stream)
+        if draining:
+            self._slots.release()
+            await stream.aclose()
+            return
         try:
             conn = await self._open_connection(stream)
             if conn is None:
                 return
             with self._lock:
+                self._opening.discard(stream)
                 self._connections.add(conn)
                 self._idle.clear()
                 draining = self._draining
@@ -138,6 +149,7 @@ class AsyncServer:
             logger.exception("connection handler failed")
         finally:
             with self._lock:
+                self._opening.discard(stream)
                 if conn is not None:
                     self._connections.discard(conn)
                 if not self._connections:
@@ -193,8 +205,11 @@ class AsyncServer:
         with self._lock:
             self._draining = True
             conns = list(self._connections)
+            opening = list(self._opening)
         if self._listener is not None:
             await self._listener.aclose()
+        for stream in opening:
+            await stream.aclose()  # nothing was asked on it yet: nothing is lost
         for conn in conns:
             conn.drain()
         start = AsyncClock.now()

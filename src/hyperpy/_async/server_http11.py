@@ -36,7 +36,11 @@ class AsyncServerHTTP11Connection:
         if initial:  # h11 takes b"" as the end of the stream
             self._h1.receive(initial)
         self._scheme = "https" if stream.is_tls else "http"
-        self._client = stream.peername
+        self._client: tuple[str, int] | None
+        try:
+            self._client = stream.peername
+        except OSError:  # reset by the peer already (ENOTCONN), or closed by shutdown
+            self._client = None
         self._busy = False
         self._closed = False
         self._upgraded: AsyncServerHTTP2Connection | None = None

@@ -208,8 +208,10 @@ class H1Server:
         if b"server" not in names:
             fields.append((b"server", SERVER_HEADER))
         # HTTP/1.0 peers cannot parse chunked: no length means close-delimited.
-        chunked_ok = self._conn.their_http_version != b"1.0"
-        fields = body_framing(fields, length, allow_chunked=chunked_ok)
+        if status >= 200 and status not in (204, 304):
+            # 204 and 304 carry no body and so no framing fields (RFC 9110 §8.6).
+            chunked_ok = self._conn.their_http_version != b"1.0"
+            fields = body_framing(fields, length, allow_chunked=chunked_ok)
         if self._draining:
             fields.append((b"connection", b"close"))
         return _join(

@@ -125,8 +125,10 @@ class SyncHTTP11Connection:
             event = h1.next_event()
             if event is NEED_DATA:
                 data = self._receive(timeout)
-                if not data and not got_bytes and reused:
-                    raise ConnectionNotUsed("the server closed the kept-alive connection")
+                if not data and not got_bytes:
+                    if reused:
+                        raise ConnectionNotUsed("the server closed the kept-alive connection")
+                    raise RemoteProtocolError("the server closed the connection without a response")
                 got_bytes = got_bytes or bool(data)
                 h1.receive(data)
             elif type(event) is h11.Response:

@@ -74,6 +74,8 @@ class Server:
         self._task_group: SyncTaskGroup | None = None
         self._owner: SyncTaskGroup | None = None
         self._connections: set[ServerConnection] = set()
+        # Connections still in TLS handshake or protocol detection: no request yet.
+        self._opening: set[SyncStream] = set()
         self._lock = SyncStateLock()
         self._idle = SyncEvent()
         self._idle.set()
@@ -121,11 +123,20 @@ class Server:
 
     def _handle_connection(self, stream: SyncStream) -> None:
         conn: ServerConnection | None = None
+        with self._lock:
+            draining = self._draining
+            if not draining:
+                self._opening.add(stream)
+        if draining:
+            self._slots.release()
+            stream.close()
+            return
         try:
             conn = self._open_connection(stream)
             if conn is None:
                 return
             with self._lock:
+                self._opening.discard(stream)
                 self._connections.add(conn)
                 self._idle.clear()
                 draining = self._draining
@@ -139,6 +150,7 @@ class Server:
             logger.exception("connection handler failed")
         finally:
             with self._lock:
+                self._opening.discard(stream)
                 if conn is not None:
                     self._connections.discard(conn)
                 if not self._connections:
@@ -194,8 +206,11 @@ class Server:
         with self._lock:
             self._draining = True
             conns = list(self._connections)
+            opening = list(self._opening)
         if self._listener is not None:
             self._listener.close()
+        for stream in opening:
+            stream.close()  # nothing was asked on it yet: nothing is lost
         for conn in conns:
             conn.drain()
         start = SyncClock.now()

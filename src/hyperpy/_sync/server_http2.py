@@ -198,7 +198,11 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         names = {n for n, _ in response.headers.raw}
         if b"server" not in names:
             extra.append((b"server", SERVER_HEADER))
-        if content is not None and b"content-length" not in names:
+        if (
+            content is not None
+            and b"content-length" not in names
+            and response.status not in (204, 304)
+        ):
             extra.append((b"content-length", str(len(content)).encode()))
         trailers = response.trailers.raw or None
         headers = response_headers(response.status, response.headers.raw, extra)
