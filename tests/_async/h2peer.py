@@ -209,12 +209,22 @@ class H2Peer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.connections: list[PeerConnection] = []
         self.errors: list[BaseException] = []
-        self.finished = 0
+        # Indexes of the connections whose script returned, and that returned or failed
+        # (lists: appending is atomic for the threads of the sync twin).
+        self.finished: list[int] = []
+        self.done: list[int] = []
         self._closing = False
 
     async def _accept_loop(self, task_group: AsyncTaskGroup) -> None:
         while True:
-            stream = await self.listener.accept()
+            try:
+                stream = await self.listener.accept()
+            except Exception:
+                # The sync listener raises (instead of returning None) when it is closed
+                # just before accept() starts waiting.
+                if self._closing:
+                    return
+                raise
             if stream is None:
                 return
             conn = PeerConnection(stream, len(self.connections))
@@ -225,12 +235,20 @@ class H2Peer:
         try:
             await conn.start()
             await self.script(conn)
-            self.finished += 1
+            self.finished.append(conn.index)
         except Exception as exc:
             if not self._closing:
                 self.errors.append(exc)  # re-raised when the peer is closed
         finally:
+            self.done.append(conn.index)
             await conn.stream.aclose()
+
+    async def _let_scripts_finish(self, grace: float) -> None:
+        """Scripts ending in ``wait_eof`` see the client's close soon after it: let them
+        process what the client sent last, so the test can assert on it."""
+        deadline = AsyncClock.now() + grace
+        while len(self.done) < len(self.connections) and AsyncClock.now() < deadline:
+            await AsyncClock.sleep(0.005)
 
 
 @asynccontextmanager
@@ -244,6 +262,7 @@ async def h2_peer(script: Script) -> AsyncIterator[H2Peer]:
         try:
             yield peer
         finally:
+            await peer._let_scripts_finish(2.0)
             peer._closing = True
             await listener.aclose()
             for conn in peer.connections:

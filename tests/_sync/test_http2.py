@@ -458,7 +458,10 @@ def test_refused_stream_is_retried_transparently() -> None:
     def script(conn: PeerConnection) -> None:
         [sid] = conn.wait_requests(1)
         conn.reset(sid, REFUSED_STREAM)  # RFC 9113 §8.7: never processed
-        conn.wait_until(lambda: sid + 2 in conn.requests, "the retry")
+        retried = sid + 2
+        conn.wait_until(
+            lambda: retried in conn.requests and conn.requests[retried].ended, "the retry"
+        )
         retry = conn.requests[sid + 2]
         conn.respond(sid + 2, retry.path.encode())
         conn.wait_eof()
@@ -532,7 +535,7 @@ def test_goaway_retries_unprocessed_streams_on_a_new_connection(last: int) -> No
     # Streams above the last-stream-id went again, on the new connection only.
     assert {r.path for r in second.requests.values()} == retried
     assert len(second.requests) == len(retried)
-    assert peer.finished == 2
+    assert sorted(peer.finished) == [0, 1]
 
 
 def test_goaway_error_then_close_fails_processed_stream_fast() -> None:
@@ -549,6 +552,43 @@ def test_goaway_error_then_close_fails_processed_stream_fast() -> None:
     assert results[refused].content == refused.encode()
     assert client.connections_opened == 2
     assert [r.path for r in peer.connections[1].requests.values()] == [refused]
+
+
+@pytest.mark.parametrize("body", ["bytes", "stream"])
+def test_goaway_refusing_an_upload_in_progress(body: str) -> None:
+    """GOAWAY(last_stream_id=0) while the request body is still going up: the upload
+    stops at once; a replayable body is sent again on a new connection, a consumed
+    stream cannot be and fails with ConnectionTerminated. Neither waits for a timeout."""
+    upload = 300_000
+
+    def script(conn: PeerConnection) -> None:
+        if conn.index == 0:
+            conn.auto_ack = False  # the upload stalls at our 64 KiB windows...
+            conn.wait_requests(1, complete=False)
+            conn.wait_until(lambda: len(conn.requests[1].body) >= 16384, "some upload")
+            conn.goaway(0)  # ...and is refused: never processed
+            conn.wait_eof()  # the connection stays open: the client leaves it
+        else:
+            [sid] = conn.wait_requests(1)
+            conn.respond(sid, b"%d" % len(conn.requests[sid].body))
+            conn.wait_eof()
+
+    with h2_peer(script) as peer:
+        with h2c_client() as client:
+            content: Any = BLOB[:upload] if body == "bytes" else _blob_chunks(upload, 16384)
+            start = SyncClock.now()
+            if body == "bytes":
+                response = client.post(peer.url + "/upload", content=content)
+                assert response.content == b"%d" % upload
+                assert client.connections_opened == 2
+            else:
+                with pytest.raises(hyperpy.ConnectionTerminated) as info:
+                    client.post(peer.url + "/upload", content=content)
+                assert "not retried" in str(info.value)
+                assert client.connections_opened == 1
+            assert SyncClock.now() - start < 1.5
+    first = peer.connections[0].requests[1]
+    assert 16384 <= len(first.body) < upload
 
 
 def test_peer_response_trailers() -> None:

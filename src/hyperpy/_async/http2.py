@@ -7,7 +7,7 @@ from typing import Any
 
 from .._backends import AsyncClock, AsyncEvent, AsyncShield, AsyncStream, AsyncTaskGroup
 from .._config import H2Settings, Timeout
-from .._core.h2 import CANCEL, H2Protocol, request_headers, split_pseudo
+from .._core.h2 import CANCEL, REFUSED_STREAM, H2Protocol, request_headers, split_pseudo
 from .._core.pool import Origin
 from .._exceptions import PoolTimeout, RemoteProtocolError, TransportError
 from .._models import Headers, Request, Response
@@ -69,13 +69,20 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
             release(self, self.is_available)
             raise
         try:
+            # Our HEADERS, unless another task sent them already. If this fails, the
+            # stream's own state says what happened to it (a response may even have
+            # come in full before the peer closed): _wait_headers reports it.
+            await self._flush_quietly()
             if request._content or request._stream is not None:
                 await self._send_body(sid, request, timeout)
             stream = await self._wait_headers(sid, timeout.read)
-        except BaseException:
+        except BaseException as exc:
+            refused = self._refused_error(sid, exc)
             await self._finish_stream(sid, CANCEL)
             release(self, self.is_available)
             await self.close_if_retired()
+            if refused is not None:
+                raise refused from exc
             raise
         assert stream.headers is not None
         pseudo, fields = split_pseudo(stream.headers)
@@ -113,13 +120,28 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
                 else:
                     waiter = self._conn_waiters.register()
             if waiter is None:
-                await self._flush()
-                return sid
+                return sid  # the caller flushes, so a failed send still finishes the stream
             remaining = None if deadline is None else deadline - AsyncClock.now()
             if (remaining is not None and remaining <= 0) or not await waiter.wait(remaining):
                 with self._lock:
                     self._conn_waiters.discard(waiter)
                 raise PoolTimeout("no HTTP/2 stream became free in time")
+
+    def _refused_error(self, sid: int, exc: BaseException) -> RequestNotProcessed | None:
+        """If the peer refused ``sid`` (GOAWAY below it, or REFUSED_STREAM), that is what
+        happened to this request, whatever error surfaced first.
+
+        A flush also carries other streams' bytes, and a peer that said GOAWAY may close
+        the connection at once: the write error that follows must not turn a request the
+        peer proved it never processed (so one the pool may retry) into a WriteError.
+        """
+        if not isinstance(exc, TransportError) or isinstance(exc, RequestNotProcessed):
+            return None
+        with self._lock:
+            stream = self._core.streams.get(sid)
+            if stream is None or not (stream.refused or stream.reset_code == REFUSED_STREAM):
+                return None
+        return RequestNotProcessed(f"stream {sid} was refused by the peer ({exc})")
 
     async def _send_body(self, sid: int, request: Request, timeout: Timeout) -> None:
         trailers = request.trailers.raw or None

@@ -86,6 +86,18 @@ class AsyncHTTP2Base:
             finally:
                 self._write_lock.release()
 
+    async def _flush_quietly(self) -> None:
+        """Flush for the connection's sake (credit, or frames other tasks queued).
+
+        A failure is recorded by ``_fail`` and reaches every stream through its own
+        state (``_stream_error_locked``): a stream whose response fully arrived
+        before the peer closed must not fail because this write did.
+        """
+        try:
+            await self._flush()
+        except TransportError:
+            pass
+
     async def _send_data(
         self, sid: int, data: bytes, end_stream: bool, timeout: float | None
     ) -> None:
@@ -124,7 +136,8 @@ class AsyncHTTP2Base:
         stream = self._core.streams.get(sid)
         if stream is None:
             raise StopSending
-        if stream.reset_code is not None:
+        # A stream a GOAWAY refused stops sending at once: the peer discards the rest.
+        if stream.reset_code is not None or stream.refused:
             if stream.reset_code == 0 and (stream.ended or stream.headers is not None):
                 raise StopSending
             error = self._stream_error_locked(stream)
@@ -161,7 +174,7 @@ class AsyncHTTP2Base:
                     self._queue_locked()
             if data is not None:
                 if self._outbox:
-                    await self._flush()  # a WINDOW_UPDATE the read made due
+                    await self._flush_quietly()  # a WINDOW_UPDATE the read made due
                 return data
             if not await waiter.wait(timeout):
                 raise ReadTimeout(f"no data on stream {sid} within {timeout} s")

@@ -61,15 +61,37 @@ def _wait(fd: int, events: int, deadline: float | None) -> bool:
 
 
 class _Socket:
-    """A non-blocking socket with deadline-bounded recv and sendall."""
+    """A non-blocking socket with deadline-bounded recv and sendall.
 
-    __slots__ = ("closed", "fd", "sock")
+    ``shutdown`` from another thread wakes every thread polling it; the file
+    descriptor is closed only once no thread is polling, because a closed fd
+    number is reused at once (by the next socket) and a poll on it would then
+    wait on somebody else's connection, possibly forever.
+    """
+
+    __slots__ = ("_lock", "_waiters", "closed", "fd", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
         self.closed = False
+        self._lock = threading.Lock()
+        self._waiters = 0
+
+    def _wait(self, events: int, deadline: float | None) -> bool:
+        with self._lock:
+            if self.closed:
+                return True  # the caller's next call sees ``closed``
+            self._waiters += 1
+        try:
+            return _wait(self.fd, events, deadline)
+        finally:
+            with self._lock:
+                self._waiters -= 1
+                last = self.closed and not self._waiters
+            if last:
+                self.sock.close()
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -86,7 +108,7 @@ class _Socket:
                 raise ReadError(f"receive failed: {exc!r}") from exc
             if self.closed:
                 return b""
-            if not _wait(self.fd, _POLLIN, deadline):
+            if not self._wait(_POLLIN, deadline):
                 raise ReadTimeout(f"no data from the peer within {timeout} s")
 
     def sendall(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
@@ -98,7 +120,7 @@ class _Socket:
             try:
                 sent = self.sock.send(view)
             except BlockingIOError:
-                if not _wait(self.fd, _POLLOUT, deadline):
+                if not self._wait(_POLLOUT, deadline):
                     raise WriteTimeout(f"the peer did not take our data within {timeout} s")
                 continue
             except InterruptedError:
@@ -108,12 +130,17 @@ class _Socket:
             view = view[sent:]
 
     def shutdown(self) -> None:
-        """Wake any thread blocked on this socket, then close it."""
-        self.closed = True
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        """Wake any thread blocked on this socket, then close it (see class doc)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            if self._waiters:
+                return  # the last poller closes it
         self.sock.close()
 
 
@@ -309,8 +336,11 @@ class SyncListener:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self._sock = sock
+        self._fd = sock.fileno()
         self._wake_r, self._wake_w = os.pipe()
         self._closed = False
+        self._accepting = 0
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, host: str, port: int, backlog: int = 1024) -> SyncListener:
@@ -334,31 +364,52 @@ class SyncListener:
 
     def accept(self) -> SyncStream | None:
         """The next connection, or None once the listener is closed."""
-        poller = select.poll()
-        poller.register(self._sock.fileno(), select.POLLIN)
-        poller.register(self._wake_r, select.POLLIN)
-        while not self._closed:
-            try:
-                conn, _ = self._sock.accept()
-            except BlockingIOError:
-                poller.poll()
-                continue
-            except OSError:
-                if self._closed:
-                    return None
-                # Out of file descriptors or a connection reset before accept: back off.
-                time.sleep(0.01)
-                continue
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return SyncStream(_Socket(conn))
-        return None
+        with self._lock:
+            if self._closed:
+                return None
+            self._accepting += 1
+        try:
+            poller = select.poll()
+            poller.register(self._fd, select.POLLIN)
+            poller.register(self._wake_r, select.POLLIN)
+            while not self._closed:
+                try:
+                    conn, _ = self._sock.accept()
+                except BlockingIOError:
+                    poller.poll()
+                    continue
+                except OSError:
+                    if self._closed:
+                        return None
+                    # Out of file descriptors, or a connection reset before accept: back off.
+                    time.sleep(0.01)
+                    continue
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return SyncStream(_Socket(conn))
+            return None
+        finally:
+            with self._lock:
+                self._accepting -= 1
+                last = self._closed and not self._accepting
+            if last:
+                self._release()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        os.write(self._wake_w, b"x")
+        """Stop listening; a thread in ``accept`` wakes and returns None."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.write(self._wake_w, b"x")
+            if self._accepting:
+                return  # the last accepting thread releases the descriptors
+        self._release()
+
+    def _release(self) -> None:
+        # Only once nobody polls them: a closed descriptor number is reused at once.
         self._sock.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
 
 
 class SyncTaskStatus(Generic[T]):

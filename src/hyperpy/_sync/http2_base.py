@@ -87,6 +87,18 @@ class SyncHTTP2Base:
             finally:
                 self._write_lock.release()
 
+    def _flush_quietly(self) -> None:
+        """Flush for the connection's sake (credit, or frames other tasks queued).
+
+        A failure is recorded by ``_fail`` and reaches every stream through its own
+        state (``_stream_error_locked``): a stream whose response fully arrived
+        before the peer closed must not fail because this write did.
+        """
+        try:
+            self._flush()
+        except TransportError:
+            pass
+
     def _send_data(self, sid: int, data: bytes, end_stream: bool, timeout: float | None) -> None:
         """Send ``data`` on ``sid`` as the peer's windows allow; waits for credit.
 
@@ -123,7 +135,8 @@ class SyncHTTP2Base:
         stream = self._core.streams.get(sid)
         if stream is None:
             raise StopSending
-        if stream.reset_code is not None:
+        # A stream a GOAWAY refused stops sending at once: the peer discards the rest.
+        if stream.reset_code is not None or stream.refused:
             if stream.reset_code == 0 and (stream.ended or stream.headers is not None):
                 raise StopSending
             error = self._stream_error_locked(stream)
@@ -158,7 +171,7 @@ class SyncHTTP2Base:
                     self._queue_locked()
             if data is not None:
                 if self._outbox:
-                    self._flush()  # a WINDOW_UPDATE the read made due
+                    self._flush_quietly()  # a WINDOW_UPDATE the read made due
                 return data
             if not waiter.wait(timeout):
                 raise ReadTimeout(f"no data on stream {sid} within {timeout} s")
