@@ -27,6 +27,8 @@ import argparse
 import contextlib
 import os
 import platform
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -410,6 +412,35 @@ def print_table(title: str, results: list[Result]) -> None:
         print(line(row))
 
 
+def h2load_table(n: int) -> int:
+    """Each server under h2load (10 connections, 10 streams each), side by side."""
+    if shutil.which("h2load") is None:
+        print("h2load is not installed (Debian: nghttp2-client)")
+        return 1
+    print(f"h2load -n {n} -c 10 -m 10 against each server (h2c prior knowledge)")
+    rows: list[tuple[str, float, str]] = []
+    for spec in server_specs():
+        if spec.available:
+            print(f"skipped {spec.name}: {spec.available}")
+            continue
+        server = RunningServer(spec)
+        try:
+            server.wait_ready()
+            cmd = ["h2load", "-n", str(n), "-c", "10", "-m", "10", server.url]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout
+        finally:
+            server.stop()
+        rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", out)
+        done = re.search(r"requests: .*?(\d+) succeeded, (\d+) failed", out)
+        ok = f"{done.group(1)} ok, {done.group(2)} failed" if done else "?"
+        rows.append((spec.name, float(rate.group(1)) if rate else 0.0, ok))
+    base = rows[0][1] if rows and rows[0][1] else 1.0
+    width = max(len(name) for name, _, _ in rows)
+    for name, rate_, ok in rows:
+        print(f"  {name:<{width}}  {rate_:>9,.0f} req/s  x{rate_ / base:5.2f}  ({ok})")
+    return 0 if all(rate_ for _, rate_, _ in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_hypercorn"]:
@@ -422,9 +453,16 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", "-c", type=int, default=10, help="tasks/threads in table 2 (10)"
     )
     parser.add_argument("--budget", type=float, default=600.0, help="seconds for it all (600)")
+    parser.add_argument(
+        "--h2load",
+        action="store_true",
+        help="instead: HTTP/2 (h2c) request rate of each server under h2load -c 10 -m 10",
+    )
     args = parser.parse_args(argv)
     n = 200 if args.quick else args.requests
     start_watchdog(args.budget)
+    if args.h2load:
+        return h2load_table(n * 10)
 
     print(
         f"hyperpy {hyperpy.__version__} bench: Python {platform.python_version()}, "

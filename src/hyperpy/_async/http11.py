@@ -9,16 +9,13 @@ import h11
 
 from .._backends import AsyncShield, AsyncStream
 from .._config import Timeout
-from .._core.h1 import NEED_DATA, H1Client, body_framing
+from .._core.h1 import COALESCE_LIMIT, NEED_DATA, H1Client, body_framing, coalesce
 from .._exceptions import (
     ReadError,
     RemoteProtocolError,
     WriteError,
 )
 from .._models import Headers, Request, Response
-
-# Below this size a request body goes out in the same send as the head.
-_COALESCE_LIMIT = 64 * 1024
 
 
 class ConnectionNotUsed(RemoteProtocolError):
@@ -104,7 +101,7 @@ class AsyncHTTP11Connection:
         if content is not None:
             pieces = h1.body(content) if content else []
             tail = h1.end_request()
-            if len(content) <= _COALESCE_LIMIT:
+            if len(content) <= COALESCE_LIMIT:
                 await send(b"".join([head, *pieces, tail]), timeout.write)
             else:
                 await send(head, timeout.write)
@@ -115,7 +112,7 @@ class AsyncHTTP11Connection:
             return
         await send(head, timeout.write)
         async for chunk in request.aiter_bytes():
-            for piece in h1.body(chunk):
+            for piece in coalesce(h1.body(chunk)):
                 await send(piece, timeout.write)
         await send(h1.end_request(), timeout.write)
 

@@ -10,16 +10,13 @@ import h11
 
 from .._backends import SyncShield, SyncStream
 from .._config import Timeout
-from .._core.h1 import NEED_DATA, H1Client, body_framing
+from .._core.h1 import COALESCE_LIMIT, NEED_DATA, H1Client, body_framing, coalesce
 from .._exceptions import (
     ReadError,
     RemoteProtocolError,
     WriteError,
 )
 from .._models import Headers, Request, Response
-
-# Below this size a request body goes out in the same send as the head.
-_COALESCE_LIMIT = 64 * 1024
 
 
 class ConnectionNotUsed(RemoteProtocolError):
@@ -103,7 +100,7 @@ class SyncHTTP11Connection:
         if content is not None:
             pieces = h1.body(content) if content else []
             tail = h1.end_request()
-            if len(content) <= _COALESCE_LIMIT:
+            if len(content) <= COALESCE_LIMIT:
                 send(b"".join([head, *pieces, tail]), timeout.write)
             else:
                 send(head, timeout.write)
@@ -114,7 +111,7 @@ class SyncHTTP11Connection:
             return
         send(head, timeout.write)
         for chunk in request.iter_bytes():
-            for piece in h1.body(chunk):
+            for piece in coalesce(h1.body(chunk)):
                 send(piece, timeout.write)
         send(h1.end_request(), timeout.write)
 

@@ -10,7 +10,7 @@ import h11
 
 from .._backends import SyncClock, SyncStream
 from .._config import ServerLimits
-from .._core.h1 import NEED_DATA, H1Server, RequestRejected
+from .._core.h1 import COALESCE_LIMIT, NEED_DATA, H1Server, RequestRejected, coalesce
 from .._exceptions import ReadTimeout, RemoteProtocolError, TransportError
 from .._models import URL, Headers, Request, Response
 from .server_http2 import SyncServerHTTP2Connection
@@ -23,7 +23,6 @@ logger = logging.getLogger("hyperpy.server")
 # Unread request-body bytes we read and discard to keep a connection alive after
 # the handler answered without reading them; beyond this the connection closes.
 _DISCARD_LIMIT = 1024 * 1024
-_COALESCE_LIMIT = 64 * 1024
 
 
 class SyncServerHTTP11Connection:
@@ -171,7 +170,7 @@ class SyncServerHTTP11Connection:
         if content is not None:
             pieces = [] if is_head or not content else h1.body(content)
             tail = h1.end_response()
-            if length is not None and length <= _COALESCE_LIMIT:
+            if length is not None and length <= COALESCE_LIMIT:
                 send(b"".join([head, *pieces, tail]), write_timeout)
             else:
                 send(head, write_timeout)
@@ -183,7 +182,7 @@ class SyncServerHTTP11Connection:
         try:
             if not is_head:
                 for chunk in response.iter_bytes():
-                    for piece in h1.body(chunk):
+                    for piece in coalesce(h1.body(chunk)):
                         send(piece, write_timeout)
         finally:
             response.close()
