@@ -20,6 +20,7 @@ from .._models import Request, Response
 from .http2 import AsyncHTTP2Connection
 from .http2_base import RequestNotProcessed
 from .http11 import AsyncHTTP11Connection, ConnectionNotUsed
+from .waitlist import AsyncWaitList
 
 Connection = Union[AsyncHTTP11Connection, AsyncHTTP2Connection]
 
@@ -55,7 +56,7 @@ class AsyncConnectionPool:
             max_connections, max_keepalive, keepalive_expiry
         )
         self._lock = AsyncStateLock()
-        self._waiters: list[AsyncEvent] = []
+        self._waiters = AsyncWaitList()  # requests waiting for a connection
         self._task_group = task_group
         self._closed = False
         self.connections_opened = 0
@@ -95,11 +96,11 @@ class AsyncConnectionPool:
         while True:
             if self._closed:
                 raise ClientClosed("the client was closed")
-            waiter = AsyncEvent()
+            waiter: AsyncEvent | None = None
             with self._lock:
                 decision = self._core.checkout(origin, AsyncClock.now(), may_multiplex)
                 if decision.action not in (USE, CONNECT):
-                    self._waiters.append(waiter)
+                    waiter = self._waiters.register()
             await self._close_all(decision.close)
             if decision.action == USE:
                 conn = decision.conn
@@ -113,14 +114,14 @@ class AsyncConnectionPool:
                 return conn
             if decision.action == CONNECT:
                 return await self._connect(origin, may_multiplex, timeout)
+            assert waiter is not None
             remaining = None if deadline is None else deadline - AsyncClock.now()
             try:
                 if (remaining is not None and remaining <= 0) or not await waiter.wait(remaining):
                     raise PoolTimeout(f"no connection to {origin[1]} became free in time")
             finally:
                 with self._lock:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
+                    self._waiters.discard(waiter)
 
     async def _connect(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
         try:
@@ -182,9 +183,7 @@ class AsyncConnectionPool:
 
     def _wake(self) -> None:
         with self._lock:
-            waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.set()
+            self._waiters.wake_all()
 
     async def _close_all(self, conns: list[Connection]) -> None:
         if conns:

@@ -69,7 +69,7 @@ class _Socket:
     wait on somebody else's connection, possibly forever.
     """
 
-    __slots__ = ("_lock", "_waiters", "closed", "fd", "sock")
+    __slots__ = ("_lock", "_more", "_waiters", "closed", "fd", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -78,6 +78,8 @@ class _Socket:
         self.closed = False
         self._lock = threading.Lock()
         self._waiters = 0
+        # Whether the last recv filled its buffer, so more bytes are likely waiting.
+        self._more = False
 
     def _wait(self, events: int, deadline: float | None) -> bool:
         with self._lock:
@@ -95,21 +97,27 @@ class _Socket:
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
+        # Poll before the first recv unless bytes are likely buffered already: after a
+        # request the answer is rarely there yet, and a recv that fails with EAGAIN
+        # would be a third syscall per read.
+        ready = self._more
         while True:
+            if not ready:
+                if self.closed:
+                    return b""
+                if not self._wait(_POLLIN, deadline):
+                    raise ReadTimeout(f"no data from the peer within {timeout} s")
             try:
-                return self.sock.recv(max_bytes)
-            except BlockingIOError:
-                pass
-            except InterruptedError:
+                data = self.sock.recv(max_bytes)
+            except (BlockingIOError, InterruptedError):
+                ready = False
                 continue
             except OSError as exc:
                 if self.closed:
                     return b""
                 raise ReadError(f"receive failed: {exc!r}") from exc
-            if self.closed:
-                return b""
-            if not self._wait(_POLLIN, deadline):
-                raise ReadTimeout(f"no data from the peer within {timeout} s")
+            self._more = len(data) == max_bytes
+            return data
 
     def sendall(self, data: bytes | bytearray | memoryview, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout

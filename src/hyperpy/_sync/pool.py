@@ -21,6 +21,7 @@ from .._models import Request, Response
 from .http2 import SyncHTTP2Connection
 from .http2_base import RequestNotProcessed
 from .http11 import ConnectionNotUsed, SyncHTTP11Connection
+from .waitlist import SyncWaitList
 
 Connection = Union[SyncHTTP11Connection, SyncHTTP2Connection]
 
@@ -56,7 +57,7 @@ class SyncConnectionPool:
             max_connections, max_keepalive, keepalive_expiry
         )
         self._lock = SyncStateLock()
-        self._waiters: list[SyncEvent] = []
+        self._waiters = SyncWaitList()  # requests waiting for a connection
         self._task_group = task_group
         self._closed = False
         self.connections_opened = 0
@@ -96,11 +97,11 @@ class SyncConnectionPool:
         while True:
             if self._closed:
                 raise ClientClosed("the client was closed")
-            waiter = SyncEvent()
+            waiter: SyncEvent | None = None
             with self._lock:
                 decision = self._core.checkout(origin, SyncClock.now(), may_multiplex)
                 if decision.action not in (USE, CONNECT):
-                    self._waiters.append(waiter)
+                    waiter = self._waiters.register()
             self._close_all(decision.close)
             if decision.action == USE:
                 conn = decision.conn
@@ -114,14 +115,14 @@ class SyncConnectionPool:
                 return conn
             if decision.action == CONNECT:
                 return self._connect(origin, may_multiplex, timeout)
+            assert waiter is not None
             remaining = None if deadline is None else deadline - SyncClock.now()
             try:
                 if (remaining is not None and remaining <= 0) or not waiter.wait(remaining):
                     raise PoolTimeout(f"no connection to {origin[1]} became free in time")
             finally:
                 with self._lock:
-                    if waiter in self._waiters:
-                        self._waiters.remove(waiter)
+                    self._waiters.discard(waiter)
 
     def _connect(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
         try:
@@ -183,9 +184,7 @@ class SyncConnectionPool:
 
     def _wake(self) -> None:
         with self._lock:
-            waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.set()
+            self._waiters.wake_all()
 
     def _close_all(self, conns: list[Connection]) -> None:
         if conns:
