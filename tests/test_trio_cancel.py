@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from hyperpy import AsyncClient, AsyncServer, Request, Response
+from hyperpy import AsyncClient, AsyncServer, H2Settings, Request, Response
+from hyperpy._async.http2_base import AsyncHTTP2Base
+from hyperpy._core.h2 import H2Protocol
+from hyperpy._exceptions import WriteError
 
 
 async def app(request: Request) -> Response:
@@ -102,3 +105,39 @@ async def test_cancel_mid_upload(server: AsyncServer) -> None:
         # That connection is mid-request: a fresh one serves the next request.
         assert (await client.get(server.url + "/")).status == 200
         assert client.connections_opened == 2
+
+
+class _StalledStream:
+    """Takes the first bytes of a write, then blocks: a peer that stopped reading."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+        self.closed = False
+
+    async def send_all(self, data: bytes, timeout: float | None) -> None:
+        if self.closed:
+            raise WriteError("closed")
+        self.sent += bytes(data[:10])
+        await trio.sleep_forever()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_cancel_mid_h2_write_fails_the_connection() -> None:
+    # A cancel inside send_all may leave half a frame on the wire: nothing may be
+    # written after it, or the peer would read our next frame as part of that one.
+    stream = _StalledStream()
+    settings = H2Settings()
+    conn = AsyncHTTP2Base(stream, H2Protocol(True, settings), settings)  # type: ignore[arg-type]
+    conn._outbox.append(b"x" * 100)
+    with trio.move_on_after(0.1) as scope:
+        await conn._flush()
+    assert scope.cancelled_caught
+    assert stream.sent == b"x" * 10
+    assert isinstance(conn._error, WriteError)
+    assert stream.closed
+    conn._outbox.append(b"y" * 100)
+    with pytest.raises(WriteError):
+        await conn._flush()
+    assert stream.sent == b"x" * 10

@@ -786,3 +786,31 @@ async def test_read_timeout_mid_body_keeps_the_connection(mode: Mode) -> None:
         response = await client.get(server.url + "/")
         assert response.content == b"ok"
         assert client.connections_opened == 1
+
+
+# -- 9. one stream's failure stays on that stream -----------------------------------------
+
+
+async def _upload_then_fail() -> AsyncIterator[bytes]:
+    yield b"x" * 1000
+    await AsyncClock.sleep(0.2)
+    raise RuntimeError("the upload failed on purpose")
+
+
+async def test_client_reset_mid_upload_keeps_other_streams(mode: Mode) -> None:
+    # The handler reading the abandoned upload gets StreamReset: that must end its
+    # stream only, not the connection's other handlers.
+    async with mode.server() as server, mode.client() as client:
+        assert (await client.get(server.url + "/")).status == 200
+        results: dict[str, Response] = {}
+
+        async def slow() -> None:
+            results["slow"] = await client.get(server.url + "/slow?delay=0.6")
+
+        async with AsyncTaskGroup() as group:
+            group.start_soon(slow)
+            with pytest.raises(RuntimeError):
+                await client.post(server.url + "/sha256", content=_upload_then_fail())
+        assert results["slow"].status == 200
+        assert (await client.get(server.url + "/")).status == 200
+        assert client.connections_opened == 1

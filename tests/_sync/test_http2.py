@@ -781,3 +781,31 @@ def test_read_timeout_mid_body_keeps_the_connection(mode: Mode) -> None:
         response = client.get(server.url + "/")
         assert response.content == b"ok"
         assert client.connections_opened == 1
+
+
+# -- 9. one stream's failure stays on that stream -----------------------------------------
+
+
+def _upload_then_fail() -> Iterator[bytes]:
+    yield b"x" * 1000
+    SyncClock.sleep(0.2)
+    raise RuntimeError("the upload failed on purpose")
+
+
+def test_client_reset_mid_upload_keeps_other_streams(mode: Mode) -> None:
+    # The handler reading the abandoned upload gets StreamReset: that must end its
+    # stream only, not the connection's other handlers.
+    with mode.server() as server, mode.client() as client:
+        assert (client.get(server.url + "/")).status == 200
+        results: dict[str, Response] = {}
+
+        def slow() -> None:
+            results["slow"] = client.get(server.url + "/slow?delay=0.6")
+
+        with SyncTaskGroup() as group:
+            group.start_soon(slow)
+            with pytest.raises(RuntimeError):
+                client.post(server.url + "/sha256", content=_upload_then_fail())
+        assert results["slow"].status == 200
+        assert (client.get(server.url + "/")).status == 200
+        assert client.connections_opened == 1

@@ -372,3 +372,44 @@ def test_ping_is_answered_and_headers_are_not_goaway() -> None:
     assert client.goaway_received is None
     events = server.receive_data(b"".join(f.serialize() for f in frames))
     assert any(isinstance(e, h2.events.PingAckReceived) for e in events)
+
+
+@pytest.mark.parametrize("how", ["peer-reset", "local-reset", "forget"])
+def test_dropped_data_is_credited_to_the_connection_once(how: str) -> None:
+    """Data credited on receipt, then dropped unread (a reset, or the application
+    forgetting the stream) must not be credited again: each time would grow the
+    peer's connection window, and with it what the peer may make us buffer."""
+    window = 65535
+    client, server = _connected(
+        H2Settings(initial_window_size=window, connection_window_size=window)
+    )
+    received = 0
+    credited = 0
+    for round_ in range(4):
+        sid = _get(client, f"/{round_}")
+        server.receive_data(client.data_to_send())
+        server.send_headers(sid, [(":status", "200")])
+        for _ in range(3):
+            server.send_data(sid, b"d" * 10000)
+        received += 30000
+        if how == "peer-reset":
+            server.reset_stream(sid)
+        client.receive(server.data_to_send())
+        if how == "local-reset":
+            client.reset(sid)
+        client.forget(sid)
+        for stream_id, increment in _window_updates(client.data_to_send()):
+            if stream_id == 0:
+                credited += increment
+                server.receive_data(WindowUpdateFrame(0, increment).serialize())
+        owed = client._conn_pending + client._conn_unacked
+        assert credited + owed == received, (credited, owed, received)
+    assert server.outbound_flow_control_window <= window
+
+
+def test_request_headers_drop_te_other_than_trailers() -> None:
+    client, _ = _connected(H2Settings())
+    for value, kept in [(b"gzip", False), (b"trailers", True), (b"Trailers", True)]:
+        headers = request_headers("GET", "http", "example.org", "/", [(b"te", value)])
+        assert ((b"te", value) in headers) is kept
+        client.open_stream(headers, end_stream=True)  # h2 accepts what is left

@@ -397,10 +397,12 @@ class H2Protocol:
         stream.chunks.clear()
         stream.buffered = 0
         self._total_buffered -= dropped
-        give = dropped + (self._conn_unacked if self._total_buffered <= 0 else 0)
-        if self._total_buffered <= 0:
-            self._conn_unacked = 0
-        self._credit(None, give, conn_only=True)
+        # As in ``read``: the dropped bytes were credited to the connection on receipt,
+        # or are counted in ``_conn_unacked``, never both. Crediting ``dropped`` again
+        # grew the peer's connection window by every reset, and with it our buffering.
+        if self._conn_unacked and self._total_buffered < self.settings.connection_window_size:
+            give, self._conn_unacked = self._conn_unacked, 0
+            self._conn_credit(give)
 
     # -- sending --------------------------------------------------------------
 
@@ -525,9 +527,9 @@ def request_headers(
         (b":path", target.encode("ascii")),
     ]
     for name, value in headers:
-        if name in _HOP_BY_HOP:
-            if name == b"te" and value.lower() == b"trailers":
-                out.append((name, value))
+        # TE is allowed only as "trailers" (RFC 9113 §8.2.2): any other value made h2
+        # refuse the whole request, so it is dropped like the hop-by-hop fields.
+        if name in _HOP_BY_HOP or (name == b"te" and value.lower() != b"trailers"):
             continue
         out.append((name, value))
     return out

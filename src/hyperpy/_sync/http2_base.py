@@ -27,6 +27,7 @@ from .._exceptions import (
     RemoteProtocolError,
     StreamReset,
     TransportError,
+    WriteError,
     WriteTimeout,
 )
 from .waitlist import SyncWaitList
@@ -83,6 +84,15 @@ class SyncHTTP2Base:
                     self._stream.send_all(data, self._write_timeout)
             except TransportError as exc:
                 self._fail(exc)
+                raise
+            except BaseException:
+                # Cancelled mid-write: part of ``data`` may be on the wire, so the next
+                # frame would land inside a half-sent one (a DATA frame's payload, say)
+                # and corrupt what the peer reads. The connection cannot go on: fail
+                # every stream with a typed error and close it, which ends the reader.
+                self._fail(WriteError("a write on the connection was interrupted midway"))
+                with SyncShield(1.0):
+                    self._stream.close()
                 raise
             finally:
                 self._write_lock.release()
@@ -174,6 +184,7 @@ class SyncHTTP2Base:
                     self._flush_quietly()  # a WINDOW_UPDATE the read made due
                 return data
             if not waiter.wait(timeout):
+                self._forget_waiter(sid, waiter)
                 raise ReadTimeout(f"no data on stream {sid} within {timeout} s")
 
     def _wait_headers(self, sid: int, timeout: float | None) -> StreamState:
@@ -187,7 +198,14 @@ class SyncHTTP2Base:
                     raise error
                 waiter = self._waiters(sid).register()
             if not waiter.wait(timeout):
+                self._forget_waiter(sid, waiter)
                 raise ReadTimeout(f"no response on stream {sid} within {timeout} s")
+
+    def _forget_waiter(self, sid: int, waiter: SyncEvent) -> None:
+        with self._lock:
+            waiters = self._stream_waiters.get(sid)
+            if waiters is not None:
+                waiters.discard(waiter)
 
     def _waiters(self, sid: int) -> SyncWaitList:
         waiters = self._stream_waiters.get(sid)

@@ -59,7 +59,9 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
         with self._lock:
             if self._core.goaway_sent is None and self._error is None:
-                self._outbox.append(self._core.send_goaway())
+                goaway = self._core.send_goaway()
+                self._outbox.append(goaway)
+                self._outbox_bytes += len(goaway)
         self._server.spawn_task(self._drain_step)
 
     def _drain_step(self) -> None:
@@ -143,7 +145,15 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
                 request._stream = None  # its body (none) came over HTTP/1.1
             else:
                 request._stream = SyncHTTP2RequestBody(self, sid, request)
-            response = self._server.call_app(request)
+            try:
+                response = self._server.call_app(request)
+            except TransportError as exc:
+                # The handler's read of this stream failed (the client reset it, or
+                # its body timed out): end this stream only. Raised on, it would
+                # take down the handlers' task group and every stream beside it.
+                logger.debug("stream %d ended while its handler ran: %s", sid, exc)
+                self._finish_stream(sid, INTERNAL_ERROR)
+                return
             if response is None:
                 self._finish_stream(sid, INTERNAL_ERROR)
                 return
