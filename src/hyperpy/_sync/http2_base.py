@@ -250,6 +250,15 @@ class SyncHTTP2Base:
                     finally:
                         self._queue_locked()  # our acks, or the GOAWAY of a protocol error
                     self._dispatch_locked(changes)
+                    # DATA never fills the outbox past max_send_buffer (writers wait);
+                    # beyond a few times that, it is our replies to a peer that sends
+                    # frames (PING, SETTINGS, resets) but does not read its socket.
+                    if self._outbox_bytes > 4 * self._settings.max_send_buffer:
+                        self._outbox.clear()  # it cannot be delivered: do not try
+                        self._outbox_bytes = 0
+                        raise RemoteProtocolError(
+                            "the peer keeps sending but does not read our replies"
+                        )
                 self._on_changes(changes)
                 self._flush()
                 if self._reader_done():
