@@ -204,8 +204,17 @@ class _TLS:
                         return b""
                     raise ReadError(f"TLS receive failed: {exc}") from exc
                 pending_out = self.outgoing.pending
-            if pending_out:
-                self._flush(timeout)
+            # TLS output made by reading (e.g. a KeyUpdate answer). If a writer holds
+            # the send lock it sends these bytes after its own (see sendall); waiting
+            # for it here could deadlock with a peer that waits for us to read.
+            if pending_out and self.send_lock.acquire(blocking=False):
+                try:
+                    with self.state_lock:
+                        out = self.outgoing.read()
+                    if out:
+                        self.raw.sendall(out, timeout)
+                finally:
+                    self.send_lock.release()
             if data is not None:
                 return data
             raw = self.raw.recv(65536, timeout)
@@ -223,7 +232,10 @@ class _TLS:
                 except ssl.SSLError as exc:
                     raise WriteError(f"TLS send failed: {exc}") from exc
                 out = self.outgoing.read()
-            self.raw.sendall(out, timeout)
+            while out:
+                self.raw.sendall(out, timeout)
+                with self.state_lock:  # output the reader made meanwhile, in order
+                    out = self.outgoing.read()
 
 
 class SyncStream:
