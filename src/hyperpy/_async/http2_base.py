@@ -264,8 +264,6 @@ class AsyncHTTP2Base:
                         )
                 self._on_changes(changes)
                 await self._flush()
-                if self._reader_done():
-                    break
         except ReadTimeout as exc:
             error = exc
             await self._on_idle_timeout()
@@ -340,6 +338,3 @@ class AsyncHTTP2Base:
 
     def _on_failed(self) -> None:
         pass
-
-    def _reader_done(self) -> bool:
-        return False

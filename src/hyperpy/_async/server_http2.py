@@ -131,9 +131,6 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if changes.goaway is not None and not self._core.streams:
             self._finishing = True
 
-    def _reader_done(self) -> bool:
-        return False
-
     async def _handle_stream(self, sid: int, upgraded: Request | None) -> None:
         request = upgraded if upgraded is not None else self._build_request(sid)
         try:

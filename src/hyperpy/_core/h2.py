@@ -502,10 +502,6 @@ class H2Protocol:
         except h2.exceptions.ProtocolError:
             pass
 
-    @property
-    def active_streams(self) -> int:
-        return len(self.streams)
-
     def reset_error(self, stream: StreamState) -> str:
         who = "the peer" if stream.reset_remote else "hyperpy"
         code = stream.reset_code if stream.reset_code is not None else 0

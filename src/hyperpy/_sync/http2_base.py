@@ -261,8 +261,6 @@ class SyncHTTP2Base:
                         )
                 self._on_changes(changes)
                 self._flush()
-                if self._reader_done():
-                    break
         except ReadTimeout as exc:
             error = exc
             self._on_idle_timeout()
@@ -337,6 +335,3 @@ class SyncHTTP2Base:
 
     def _on_failed(self) -> None:
         pass
-
-    def _reader_done(self) -> bool:
-        return False

@@ -132,9 +132,6 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         if changes.goaway is not None and not self._core.streams:
             self._finishing = True
 
-    def _reader_done(self) -> bool:
-        return False
-
     def _handle_stream(self, sid: int, upgraded: Request | None) -> None:
         request = upgraded if upgraded is not None else self._build_request(sid)
         try:
