@@ -133,3 +133,18 @@ async def test_unread_request_body_does_not_break_keepalive(
     assert response.text == "ok"
     assert (await client.get(server.url + "/")).status == 200
     assert client.connections_opened == 1
+
+
+async def test_request_trailers_reach_the_handler_over_http11(
+    demo_server: AsyncServer, client: AsyncClient
+) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"abc"
+        yield b"def"
+
+    request = client.build_request("POST", demo_server.url + "/echo", content=body())
+    request.trailers = hyperpy.Headers({"x-checksum": "123"})
+    response = await client.send(request)
+    assert response.content == b"abcdef"
+    # The demo's /echo sends the request's trailers back as response trailers.
+    assert response.trailers["x-checksum"] == "123"

@@ -126,3 +126,18 @@ def test_unread_request_body_does_not_break_keepalive(server: Server, client: Cl
     assert response.text == "ok"
     assert (client.get(server.url + "/")).status == 200
     assert client.connections_opened == 1
+
+
+def test_request_trailers_reach_the_handler_over_http11(
+    demo_server: Server, client: Client
+) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"abc"
+        yield b"def"
+
+    request = client.build_request("POST", demo_server.url + "/echo", content=body())
+    request.trailers = hyperpy.Headers({"x-checksum": "123"})
+    response = client.send(request)
+    assert response.content == b"abcdef"
+    # The demo's /echo sends the request's trailers back as response trailers.
+    assert response.trailers["x-checksum"] == "123"

@@ -114,7 +114,7 @@ class AsyncHTTP11Connection:
         async for chunk in request.aiter_bytes():
             for piece in coalesce(h1.body(chunk)):
                 await send(piece, timeout.write)
-        await send(h1.end_request(), timeout.write)
+        await send(h1.end_request(request.trailers.raw or None), timeout.write)
 
     async def _receive_head(self, timeout: Timeout, *, reused: bool) -> h11.Response:
         h1 = self._h1

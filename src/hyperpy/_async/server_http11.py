@@ -159,7 +159,11 @@ class AsyncServerHTTP11Connection:
         content = response._content
         if content is None and response._stream is None:
             content = b""
-        length = len(content) if content is not None else None
+        trailers = response.trailers.raw or None
+        if trailers is not None and not h1.trailers_allowed:
+            trailers = None
+        # Trailers travel only with chunked framing: no Content-Length then.
+        length = len(content) if content is not None and trailers is None else None
         head = h1.start_response(
             response.status,
             response.headers.raw,
@@ -168,8 +172,8 @@ class AsyncServerHTTP11Connection:
         )
         if content is not None:
             pieces = [] if is_head or not content else h1.body(content)
-            tail = h1.end_response()
-            if length is not None and length <= COALESCE_LIMIT:
+            tail = h1.end_response(trailers)
+            if len(content) <= COALESCE_LIMIT:
                 await send(b"".join([head, *pieces, tail]), write_timeout)
             else:
                 await send(head, write_timeout)
@@ -185,6 +189,7 @@ class AsyncServerHTTP11Connection:
                         await send(piece, write_timeout)
         finally:
             await response.aclose()
+        # A streaming body may have set its trailers while it ran.
         await send(h1.end_response(response.trailers.raw or None), write_timeout)
 
     async def _upgrade_to_h2(self, settings: bytes, request: Request) -> None:

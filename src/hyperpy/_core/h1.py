@@ -83,9 +83,12 @@ class H1Client:
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(str(exc)) from exc
 
-    def end_request(self) -> bytes:
+    def end_request(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+        """End of the request body; ``trailers`` need chunked framing (a streamed body)."""
         try:
-            return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage()))
+            return _join(
+                self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=trailers or []))
+            )
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(
                 f"request body did not match its declared length: {exc}"
@@ -137,12 +140,13 @@ class RequestRejected(Exception):
 class H1Server:
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
-    __slots__ = ("_conn", "_draining", "_limits")
+    __slots__ = ("_chunked", "_conn", "_draining", "_limits")
 
     def __init__(self, limits: ServerLimits) -> None:
         self._limits = limits
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
         self._draining = False
+        self._chunked = False  # the response in progress is chunked (so may carry trailers)
 
     def receive(self, data: bytes) -> None:
         self._conn.receive_data(data)
@@ -224,6 +228,7 @@ class H1Server:
             # 204 and 304 carry no body and so no framing fields (RFC 9110 §8.6).
             chunked_ok = self._conn.their_http_version != b"1.0"
             fields = body_framing(fields, length, allow_chunked=chunked_ok)
+        self._chunked = (b"transfer-encoding", b"chunked") in fields
         if self._draining:
             fields.append((b"connection", b"close"))
         return _join(
@@ -236,10 +241,15 @@ class H1Server:
         """Framed pieces of a response-body chunk (HEAD responses yield none)."""
         return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
 
+    @property
+    def trailers_allowed(self) -> bool:
+        """Trailers need chunked framing, which HTTP/1.0 peers cannot read."""
+        return self._conn.their_http_version != b"1.0"
+
     def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
-        return _join(
-            self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=trailers or []))
-        )
+        """End of the response body, with trailers if its framing can carry them."""
+        fields = trailers if trailers and self._chunked else []
+        return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=fields)))
 
     def error_response(self, status: int, detail: str) -> bytes:
         """A complete short error response that ends the connection."""

@@ -113,7 +113,7 @@ class SyncHTTP11Connection:
         for chunk in request.iter_bytes():
             for piece in coalesce(h1.body(chunk)):
                 send(piece, timeout.write)
-        send(h1.end_request(), timeout.write)
+        send(h1.end_request(request.trailers.raw or None), timeout.write)
 
     def _receive_head(self, timeout: Timeout, *, reused: bool) -> h11.Response:
         h1 = self._h1
