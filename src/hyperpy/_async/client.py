@@ -118,11 +118,17 @@ class AsyncClient:
             query = params if isinstance(params, str) else urlencode(params, doseq=True)
             target = f"{target}{'&' if '?' in target else '?'}{query}"
         parsed = URL(target)
-        merged = Headers(self.headers)
-        for name, value in Headers(headers).raw:
-            merged[name.decode("latin-1")] = value.decode("latin-1")
-        if "host" not in merged:
-            merged.raw.insert(0, (b"host", parsed.authority.encode("idna")))
+        # The request's own fields replace the client's defaults of the same name.
+        raw = self.headers.raw
+        if headers:
+            own = Headers(headers).raw
+            names = {name for name, _ in own}
+            raw = [field for field in raw if field[0] not in names] + own
+        else:
+            names = set()
+        if b"host" not in names:
+            raw = [(b"host", parsed.authority.encode("idna")), *raw]
+        merged = Headers.from_raw(raw)
         if data is not None and content is None:
             content = urlencode(data, doseq=True).encode()
             merged.setdefault("content-type", "application/x-www-form-urlencoded")
