@@ -186,10 +186,7 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
                 self._core.close()
                 self._queue_locked()
         with AsyncShield(1.0):
-            try:
-                await self._flush()
-            except TransportError:
-                pass
+            await self._flush_quietly()
             await self._stream.aclose()
 
 

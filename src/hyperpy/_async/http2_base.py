@@ -276,10 +276,7 @@ class AsyncHTTP2Base:
             error = exc
             if isinstance(exc, RemoteProtocolError):
                 with AsyncShield(1.0):
-                    try:
-                        await self._flush()  # tell the peer why, before closing
-                    except TransportError:
-                        pass
+                    await self._flush_quietly()  # tell the peer why, before closing
         finally:
             self._fail(error)
             with AsyncShield(1.0):
@@ -320,10 +317,7 @@ class AsyncHTTP2Base:
             self._conn_waiters.wake_all()  # a stream slot is free
         if self._outbox and self._error is None:
             with AsyncShield(1.0):
-                try:
-                    await self._flush()
-                except TransportError:
-                    pass
+                await self._flush_quietly()
 
     # -- role hooks -------------------------------------------------------------
 

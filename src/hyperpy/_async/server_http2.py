@@ -119,10 +119,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             self._core.close(NO_ERROR)
             self._queue_locked()
         with AsyncShield(1.0):
-            try:
-                await self._flush()
-            except TransportError:
-                pass
+            await self._flush_quietly()
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None

@@ -187,10 +187,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
                 self._core.close()
                 self._queue_locked()
         with SyncShield(1.0):
-            try:
-                self._flush()
-            except TransportError:
-                pass
+            self._flush_quietly()
             self._stream.close()
 
 

@@ -273,10 +273,7 @@ class SyncHTTP2Base:
             error = exc
             if isinstance(exc, RemoteProtocolError):
                 with SyncShield(1.0):
-                    try:
-                        self._flush()  # tell the peer why, before closing
-                    except TransportError:
-                        pass
+                    self._flush_quietly()  # tell the peer why, before closing
         finally:
             self._fail(error)
             with SyncShield(1.0):
@@ -317,10 +314,7 @@ class SyncHTTP2Base:
             self._conn_waiters.wake_all()  # a stream slot is free
         if self._outbox and self._error is None:
             with SyncShield(1.0):
-                try:
-                    self._flush()
-                except TransportError:
-                    pass
+                self._flush_quietly()
 
     # -- role hooks -------------------------------------------------------------
 

@@ -120,10 +120,7 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             self._core.close(NO_ERROR)
             self._queue_locked()
         with SyncShield(1.0):
-            try:
-                self._flush()
-            except TransportError:
-                pass
+            self._flush_quietly()
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None
