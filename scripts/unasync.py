@@ -16,8 +16,6 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tokenize_rt  # type: ignore[import-untyped]
-
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
@@ -25,7 +23,32 @@ if TYPE_CHECKING:
 # would shadow the unasync package (for mypy too, hence the untyped dynamic import).
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-Rule: Any = importlib.import_module("unasync").Rule
+
+
+def _reexec_in_project_venv() -> None:
+    """Run again under the project's .venv when this Python lacks the generator's
+    packages (e.g. a hook calling the system python3); else say how to get them."""
+    import os
+
+    venv = _HERE.parent / ".venv"
+    venv_python = venv / "bin" / "python"
+    # sys.prefix, not the executable: a venv's python resolves to the base interpreter.
+    in_venv = Path(sys.prefix).resolve() == venv.resolve()
+    if venv_python.exists() and not in_venv and not os.environ.get("HYPERPY_UNASYNC_REEXEC"):
+        os.environ["HYPERPY_UNASYNC_REEXEC"] = "1"  # never loop
+        os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
+    sys.exit(
+        "unasync.py needs the unasync, tokenize_rt and ruff packages: "
+        'pip install -e ".[test]" (into .venv, which this script then finds itself)'
+    )
+
+
+try:
+    import tokenize_rt  # type: ignore[import-untyped]
+
+    Rule: Any = importlib.import_module("unasync").Rule
+except ImportError:
+    _reexec_in_project_venv()
 
 # Token replacements on top of unasync's defaults (``__aenter__`` -> ``__enter__``,
 # ``AsyncIterator`` -> ``Iterator``, ... and ``AsyncFoo`` -> ``SyncFoo``). They apply to
