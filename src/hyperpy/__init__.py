@@ -22,6 +22,7 @@ from ._exceptions import (
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    RequestNotProcessed,
     ResponseNotRead,
     StreamConsumed,
     StreamReset,
@@ -31,11 +32,10 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import URL, Headers, Request, Response
-from ._sync.api import delete, get, head, options, patch, post, put, request, stream
 from ._sync.client import Client
+from ._sync.client.api import delete, get, head, options, patch, post, put, request, stream
 from ._sync.server import Server
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "URL",
@@ -59,6 +59,7 @@ __all__ = [
     "ReadTimeout",
     "RemoteProtocolError",
     "Request",
+    "RequestNotProcessed",
     "Response",
     "ResponseNotRead",
     "Server",

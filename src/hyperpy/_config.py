@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import enum
 import functools
+import math
 import ssl
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Union
 
-_UNSET: float = -1.0
+
+class _Unset(enum.Enum):
+    """The type of ``UNSET``: an argument the caller did not give."""
+
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    """``value`` checked as a timeout: a positive, finite number of seconds, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Timeout {name} must be a number of seconds or None, not {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"Timeout {name} must be a finite number of seconds above 0 (None: no limit),"
+            f" not {value!r}"
+        )
+    return float(value)
 
 
 @dataclass(frozen=True, init=False)
@@ -16,7 +39,8 @@ class Timeout:
 
     ``connect`` bounds TCP+TLS set-up, ``read`` each wait for peer bytes, ``write``
     each wait for the peer to accept ours, ``pool`` the wait for a free connection.
-    ``Timeout(5)`` sets all four.
+    ``Timeout(5)`` sets all four; ``Timeout(5, read=30)`` all but ``read``.
+    Every value must be above 0, or None.
     """
 
     connect: float | None = 5.0
@@ -26,20 +50,22 @@ class Timeout:
 
     def __init__(
         self,
-        timeout: float | None = _UNSET,
+        timeout: float | _Unset | None = UNSET,
         *,
-        connect: float | None = _UNSET,
-        read: float | None = _UNSET,
-        write: float | None = _UNSET,
-        pool: float | None = _UNSET,
+        connect: float | _Unset | None = UNSET,
+        read: float | _Unset | None = UNSET,
+        write: float | _Unset | None = UNSET,
+        pool: float | _Unset | None = UNSET,
     ) -> None:
-        default = 5.0 if timeout == _UNSET else timeout
+        default = 5.0 if timeout is UNSET else _seconds("timeout", timeout)
         for name, value in (("connect", connect), ("read", read), ("write", write), ("pool", pool)):
-            object.__setattr__(self, name, default if value == _UNSET else value)
+            object.__setattr__(self, name, default if value is UNSET else _seconds(name, value))
 
     def with_(self, **changes: float | None) -> Timeout:
         """Return a copy with some limits changed."""
-        return replace(self, **changes)
+        values = {name: getattr(self, name) for name in ("connect", "read", "write", "pool")}
+        values.update(changes)
+        return Timeout(**values)
 
 
 TimeoutTypes = Union[Timeout, float, None]

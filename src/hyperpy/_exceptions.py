@@ -59,6 +59,33 @@ class LocalProtocolError(ProtocolError):
     """We were asked to send something the protocol forbids."""
 
 
+class RequestNotProcessed(RemoteProtocolError):
+    """The server did not process the request, so sending it again cannot apply it twice.
+
+    ``certain`` says whether the protocol proves it: an HTTP/2 GOAWAY whose
+    last-stream-id is below the request's stream, or RST_STREAM(REFUSED_STREAM),
+    does (RFC 9113 §8.7). A kept-alive HTTP/1.1 connection that the server
+    closed before any byte of a response only suggests it: the server most
+    likely closed the idle connection as the request went out, but one that
+    failed while handling it looks the same. Uncertain cases are retried for
+    idempotent methods only. ``error_code`` and ``last_stream_id`` come from
+    the HTTP/2 frame that refused the stream, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        certain: bool = True,
+        error_code: int | None = None,
+        last_stream_id: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.certain = certain
+        self.error_code = error_code
+        self.last_stream_id = last_stream_id
+
+
 class StreamReset(ProtocolError):
     """An HTTP/2 stream was reset (RST_STREAM); ``error_code`` says why.
 

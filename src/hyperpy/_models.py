@@ -147,7 +147,10 @@ class URL:
             self._raw, self.scheme, self.host = url._raw, url.scheme, url.host
             self.port, self.target = url.port, url.target
             return
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
+            raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
             raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {url!r}")

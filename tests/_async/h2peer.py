@@ -23,7 +23,13 @@ import h2.events
 import h2.exceptions
 from hyperframe.frame import GoAwayFrame
 
-from hyperpy._backends import AsyncClock, AsyncListener, AsyncStream, AsyncTaskGroup
+from hyperpy._backends import (
+    AsyncClock,
+    AsyncListener,
+    AsyncSocketNetwork,
+    AsyncStream,
+    AsyncTaskGroup,
+)
 
 IO_TIMEOUT = 5.0
 MAX_CHUNK = 16384  # the client's (and h2's default) maximum frame size
@@ -193,7 +199,7 @@ class PeerConnection:
     async def close(self) -> None:
         """Half-close, let the client's last bytes arrive, then close (no TCP reset)."""
         await self.flush()
-        await self.stream.close_after_flush(1.0)
+        await self.stream.close_lingering(1.0)
 
 
 Script = Callable[[PeerConnection], Awaitable[None]]
@@ -255,7 +261,7 @@ class H2Peer:
 async def h2_peer(script: Script) -> AsyncIterator[H2Peer]:
     """Serve ``script`` on a free port until the block ends; script failures are
     re-raised at the end (so a broken script cannot pass as a client bug)."""
-    listener = await AsyncListener.open("127.0.0.1", 0)
+    listener = await AsyncSocketNetwork().listen_tcp("127.0.0.1", 0)
     peer = H2Peer(script, listener)
     async with AsyncTaskGroup() as task_group:
         task_group.start_soon(peer._accept_loop, task_group)

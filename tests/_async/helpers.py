@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import h11
 
 from hyperpy import Request, Response
-from hyperpy._backends import AsyncClock, AsyncNetwork, AsyncStream
+from hyperpy._backends import AsyncClock, AsyncSocketNetwork, AsyncStream
 
 IO_TIMEOUT = 5.0
 
@@ -112,7 +112,7 @@ async def byte_chunks(count: int, size: int) -> AsyncIterator[bytes]:
 @asynccontextmanager
 async def raw_connection(port: int, host: str = "127.0.0.1") -> AsyncIterator[AsyncStream]:
     """A plain TCP connection to the server, for hand-written requests."""
-    stream = await AsyncNetwork.connect_tcp(host, port, IO_TIMEOUT)
+    stream = await AsyncSocketNetwork().connect_tcp(host, port, IO_TIMEOUT)
     try:
         yield stream
     finally:

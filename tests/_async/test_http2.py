@@ -21,8 +21,8 @@ import pytest
 
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, H2Settings, Headers, Request, Response, Timeout
-from hyperpy._async.http2 import AsyncHTTP2Connection
-from hyperpy._async.server_http2 import AsyncServerHTTP2Connection
+from hyperpy._async.client.http2 import AsyncHTTP2Connection
+from hyperpy._async.server.http2 import AsyncServerHTTP2Connection
 from hyperpy._backends import AsyncClock, AsyncEvent, AsyncTaskGroup
 
 from .h2peer import PeerConnection, h2_peer
@@ -391,7 +391,7 @@ async def test_slow_client_reader_bounds_client_buffering() -> None:
                 total = 0
                 try:
                     async with client.stream("GET", server.url + f"/download?size={size}") as r:
-                        conn = r._stream._conn  # type: ignore[union-attr]
+                        conn = r._stream._source  # type: ignore[union-attr]
                         if conn not in conns:
                             conns.append(conn)
                         async for chunk in r.aiter_bytes():
@@ -733,7 +733,7 @@ async def test_graceful_shutdown_lets_in_flight_stream_finish(mode: Mode) -> Non
 
         received = b""
         async with client.stream("GET", server.url + "/held") as response:
-            conn = response._stream._conn  # type: ignore[union-attr]
+            conn = response._stream._source  # type: ignore[union-attr]
             chunks = response.aiter_bytes()
             async with AsyncTaskGroup() as tasks:
                 received += await chunks.__anext__()

@@ -6,7 +6,7 @@ import pytest
 
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, Request, Response, ServerLimits
-from hyperpy._backends import AsyncClock, AsyncEvent, AsyncNetwork, AsyncTaskGroup
+from hyperpy._backends import AsyncClock, AsyncEvent, AsyncSocketNetwork, AsyncTaskGroup
 
 from .helpers import app, raw_connection, read_until_eof
 
@@ -44,7 +44,7 @@ async def test_shutdown_lets_request_in_flight_finish() -> None:
 
             # Refused now: nothing listens any more.
             with pytest.raises(hyperpy.ConnectError):
-                await AsyncNetwork.connect_tcp("127.0.0.1", port, 2.0)
+                await AsyncSocketNetwork().connect_tcp("127.0.0.1", port, 2.0)
             with pytest.raises(hyperpy.ConnectError):
                 await client.get(server.url + "/")
 
@@ -105,7 +105,7 @@ async def test_shutdown_not_blocked_by_silent_connection() -> None:
     limits = ServerLimits(header_read_timeout=3.0)
     async with AsyncServer(app, port=0, limits=limits) as server:
         assert server.address is not None
-        stream = await AsyncNetwork.connect_tcp("127.0.0.1", server.address[1], 5.0)
+        stream = await AsyncSocketNetwork().connect_tcp("127.0.0.1", server.address[1], 5.0)
         await AsyncClock.sleep(0.2)  # accepted, and silent
         begin = AsyncClock.now()
         await server.shutdown(grace=0.5)

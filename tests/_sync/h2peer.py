@@ -24,7 +24,13 @@ import h2.events
 import h2.exceptions
 from hyperframe.frame import GoAwayFrame
 
-from hyperpy._backends import SyncClock, SyncListener, SyncStream, SyncTaskGroup
+from hyperpy._backends import (
+    SyncClock,
+    SyncListener,
+    SyncSocketNetwork,
+    SyncStream,
+    SyncTaskGroup,
+)
 
 IO_TIMEOUT = 5.0
 MAX_CHUNK = 16384  # the client's (and h2's default) maximum frame size
@@ -194,7 +200,7 @@ class PeerConnection:
     def close(self) -> None:
         """Half-close, let the client's last bytes arrive, then close (no TCP reset)."""
         self.flush()
-        self.stream.close_after_flush(1.0)
+        self.stream.close_lingering(1.0)
 
 
 Script = Callable[[PeerConnection], Awaitable[None]]
@@ -256,7 +262,7 @@ class H2Peer:
 def h2_peer(script: Script) -> Iterator[H2Peer]:
     """Serve ``script`` on a free port until the block ends; script failures are
     re-raised at the end (so a broken script cannot pass as a client bug)."""
-    listener = SyncListener.open("127.0.0.1", 0)
+    listener = SyncSocketNetwork().listen_tcp("127.0.0.1", 0)
     peer = H2Peer(script, listener)
     with SyncTaskGroup() as task_group:
         task_group.start_soon(peer._accept_loop, task_group)

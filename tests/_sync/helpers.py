@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 import h11
 
 from hyperpy import Request, Response
-from hyperpy._backends import SyncClock, SyncNetwork, SyncStream
+from hyperpy._backends import SyncClock, SyncSocketNetwork, SyncStream
 
 IO_TIMEOUT = 5.0
 
@@ -113,7 +113,7 @@ def byte_chunks(count: int, size: int) -> Iterator[bytes]:
 @contextmanager
 def raw_connection(port: int, host: str = "127.0.0.1") -> Iterator[SyncStream]:
     """A plain TCP connection to the server, for hand-written requests."""
-    stream = SyncNetwork.connect_tcp(host, port, IO_TIMEOUT)
+    stream = SyncSocketNetwork().connect_tcp(host, port, IO_TIMEOUT)
     try:
         yield stream
     finally:

@@ -23,8 +23,8 @@ import pytest
 import hyperpy
 from hyperpy import Client, H2Settings, Headers, Request, Response, Server, Timeout
 from hyperpy._backends import SyncClock, SyncEvent, SyncTaskGroup
-from hyperpy._sync.http2 import SyncHTTP2Connection
-from hyperpy._sync.server_http2 import SyncServerHTTP2Connection
+from hyperpy._sync.client.http2 import SyncHTTP2Connection
+from hyperpy._sync.server.http2 import SyncServerHTTP2Connection
 
 from .h2peer import PeerConnection, h2_peer
 
@@ -386,7 +386,7 @@ def test_slow_client_reader_bounds_client_buffering() -> None:
                 total = 0
                 try:
                     with client.stream("GET", server.url + f"/download?size={size}") as r:
-                        conn = r._stream._conn  # type: ignore[union-attr]
+                        conn = r._stream._source  # type: ignore[union-attr]
                         if conn not in conns:
                             conns.append(conn)
                         for chunk in r.iter_bytes():
@@ -728,7 +728,7 @@ def test_graceful_shutdown_lets_in_flight_stream_finish(mode: Mode) -> None:
 
         received = b""
         with client.stream("GET", server.url + "/held") as response:
-            conn = response._stream._conn  # type: ignore[union-attr]
+            conn = response._stream._source  # type: ignore[union-attr]
             chunks = response.iter_bytes()
             with SyncTaskGroup() as tasks:
                 received += chunks.__next__()

@@ -7,7 +7,7 @@ import pytest
 
 import hyperpy
 from hyperpy import Client, Request, Response, Server, ServerLimits
-from hyperpy._backends import SyncClock, SyncEvent, SyncNetwork, SyncTaskGroup
+from hyperpy._backends import SyncClock, SyncEvent, SyncSocketNetwork, SyncTaskGroup
 
 from .helpers import app, raw_connection, read_until_eof
 
@@ -45,7 +45,7 @@ def test_shutdown_lets_request_in_flight_finish() -> None:
 
             # Refused now: nothing listens any more.
             with pytest.raises(hyperpy.ConnectError):
-                SyncNetwork.connect_tcp("127.0.0.1", port, 2.0)
+                SyncSocketNetwork().connect_tcp("127.0.0.1", port, 2.0)
             with pytest.raises(hyperpy.ConnectError):
                 client.get(server.url + "/")
 
@@ -106,7 +106,7 @@ def test_shutdown_not_blocked_by_silent_connection() -> None:
     limits = ServerLimits(header_read_timeout=3.0)
     with Server(app, port=0, limits=limits) as server:
         assert server.address is not None
-        stream = SyncNetwork.connect_tcp("127.0.0.1", server.address[1], 5.0)
+        stream = SyncSocketNetwork().connect_tcp("127.0.0.1", server.address[1], 5.0)
         SyncClock.sleep(0.2)  # accepted, and silent
         begin = SyncClock.now()
         server.shutdown(grace=0.5)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from email.utils import formatdate
 
-import h11
 import pytest
 
 from hyperpy import LocalProtocolError, RemoteProtocolError, ServerLimits
-from hyperpy._core.dates import http_date
+from hyperpy._core.fields import SERVER_HEADER, http_date
 from hyperpy._core.h1 import (
+    CLOSED,
     NEED_DATA,
-    SERVER_HEADER,
+    Data,
+    EndOfMessage,
     H1Client,
     H1Server,
+    RequestHead,
     RequestRejected,
+    ResponseHead,
     body_framing,
 )
 
@@ -27,17 +30,17 @@ def _server(data: bytes, limits: ServerLimits | None = None) -> H1Server:
     return server
 
 
-def _request(server: H1Server) -> h11.Request:
+def _request(server: H1Server) -> RequestHead:
     event = server.next_event()
-    assert type(event) is h11.Request
+    assert type(event) is RequestHead
     return event
 
 
 def _finish_request(server: H1Server) -> None:
     event = server.next_event()
-    while type(event) is h11.Data:
+    while type(event) is Data:
         event = server.next_event()
-    assert type(event) is h11.EndOfMessage
+    assert type(event) is EndOfMessage
 
 
 def _headers(head: bytes) -> dict[bytes, bytes]:
@@ -260,11 +263,11 @@ def test_client_connection_close_ends_keep_alive() -> None:
     assert not server.try_reuse()
 
 
-def test_drain_adds_connection_close_and_stops_reuse() -> None:
+def test_close_after_response_adds_connection_close_and_stops_reuse() -> None:
     server = _server(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(server)
     _finish_request(server)
-    server.drain()
+    server.close_after_response()
     assert not server.keep_alive
     head = server.start_response(200, [], 0)
     assert _headers(head)[b"connection"] == b"close"
@@ -290,9 +293,9 @@ def test_can_respond_only_once() -> None:
 
 
 def test_peer_closed() -> None:
-    server = _server(b"")  # h11: b"" means the peer closed
+    server = _server(b"")  # b"" means the peer closed
     event = server.next_event()
-    assert type(event) is h11.ConnectionClosed
+    assert event is CLOSED
     assert server.peer_closed
 
 
@@ -305,9 +308,7 @@ def test_expect_100_continue() -> None:
     assert server.continue_100() == b"HTTP/1.1 100 Continue\r\n\r\n"
     assert not server.expects_100_continue
     server.receive(b"abc")
-    event = server.next_event()
-    assert type(event) is h11.Data
-    assert event.data == b"abc"
+    assert server.next_event() == Data(b"abc")
 
 
 # -- the client side -------------------------------------------------------------------
@@ -332,12 +333,10 @@ def test_client_request_and_response() -> None:
     assert client.request_complete
     client.receive(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
     response = client.next_event()
-    assert type(response) is h11.Response
-    assert response.status_code == 200
-    data = client.next_event()
-    assert type(data) is h11.Data
-    assert data.data == b"hi"
-    assert type(client.next_event()) is h11.EndOfMessage
+    assert type(response) is ResponseHead
+    assert response.status == 200
+    assert client.next_event() == Data(b"hi")
+    assert client.next_event() == EndOfMessage([])
     assert client.response_complete
     assert not client.server_closed
     assert client.try_reuse()
@@ -379,8 +378,8 @@ def test_client_server_closes() -> None:
     client.start_request(b"GET", b"/", [(b"host", b"h")])
     client.end_request()
     client.receive(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-    assert type(client.next_event()) is h11.Response
-    assert type(client.next_event()) is h11.EndOfMessage
+    assert type(client.next_event()) is ResponseHead
+    assert type(client.next_event()) is EndOfMessage
     assert client.server_closed
     assert not client.try_reuse()
 
@@ -392,6 +391,8 @@ def test_client_sees_100_continue() -> None:
     )
     client.receive(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
     interim = client.next_event()
-    assert type(interim) is h11.InformationalResponse
-    assert interim.status_code == 100
-    assert type(client.next_event()) is h11.Response
+    assert type(interim) is ResponseHead
+    assert interim.status == 100
+    final = client.next_event()
+    assert type(final) is ResponseHead
+    assert final.status == 200

@@ -180,7 +180,7 @@ def test_split_rejects_huge_goaway() -> None:
     header = (70 * 1024).to_bytes(3, "big") + bytes([0x7, 0]) + bytes(4)
     with pytest.raises(RemoteProtocolError):
         proto._split(header)
-    assert proto.failed is not None
+    assert proto.failure_reason is not None
 
 
 def test_malformed_goaway_is_a_protocol_error() -> None:
@@ -221,7 +221,7 @@ def test_goaway_mid_stream_keeps_lower_streams_alive_across_read_boundaries() ->
             body += chunk
         assert body == b"x" * 3000 + b"y" * 2000
         assert client.streams[1].ended
-        assert client.failed is None
+        assert client.failure_reason is None
 
 
 # -- flow control: credit follows consumption -------------------------------------------

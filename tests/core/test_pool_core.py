@@ -203,7 +203,7 @@ def test_remove_and_drain() -> None:
     pool.remove("busy")
     pool.remove("busy")  # twice is harmless
     assert pool.total == 1
-    assert sorted(pool.drain()) == ["idle"]
+    assert sorted(pool.remove_all()) == ["idle"]
     assert pool.total == 0
     assert pool.idle_count == 0
     assert pool.checkout(A, 0.0).action == CONNECT
@@ -214,7 +214,7 @@ def test_drain_includes_busy() -> None:
     _open(pool, A, "busy")
     _open(pool, A, "idle")
     pool.release("idle", True, 0.0)
-    assert sorted(pool.drain()) == ["busy", "idle"]
+    assert sorted(pool.remove_all()) == ["busy", "idle"]
 
 
 # -- multiplexed (HTTP/2-capable) origins ------------------------------------------------

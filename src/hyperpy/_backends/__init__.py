@@ -1,65 +1,75 @@
 """IO backends with paired names: ``Async*`` (trio) for ``_async``, ``Sync*`` for ``_sync``.
 
-``_async`` code names only the ``Async*`` classes; unasync turns each into its
-``Sync*`` twin, so both worlds run the same logic over different IO.
+``_async`` code names only the ``Async*`` names; the generator turns each into
+its ``Sync*`` twin, so both worlds run the same logic over different IO. The
+stream, listener and network are Protocols (``base``): the socket networks
+here and the memory network of ``hyperpy.testing`` both implement them.
 """
 
 from ._sync import (
     SyncClock,
     SyncEvent,
-    SyncHandler,
-    SyncListener,
     SyncLock,
-    SyncNetwork,
     SyncSemaphore,
     SyncShield,
+    SyncSocketListener,
+    SyncSocketNetwork,
+    SyncSocketStream,
     SyncStateLock,
-    SyncStream,
-    SyncTaskFn,
     SyncTaskGroup,
     SyncTaskStatus,
 )
 from ._trio import (
     AsyncClock,
     AsyncEvent,
-    AsyncHandler,
-    AsyncListener,
     AsyncLock,
-    AsyncNetwork,
     AsyncSemaphore,
     AsyncShield,
+    AsyncSocketListener,
+    AsyncSocketNetwork,
+    AsyncSocketStream,
     AsyncStateLock,
-    AsyncStream,
-    AsyncTaskFn,
     AsyncTaskGroup,
     AsyncTaskStatus,
 )
+from .base import (
+    Address,
+    AsyncListener,
+    AsyncNetwork,
+    AsyncStream,
+    SyncListener,
+    SyncNetwork,
+    SyncStream,
+)
 
 __all__ = [
+    "Address",
     "AsyncClock",
     "AsyncEvent",
-    "AsyncHandler",
     "AsyncListener",
     "AsyncLock",
     "AsyncNetwork",
     "AsyncSemaphore",
     "AsyncShield",
+    "AsyncSocketListener",
+    "AsyncSocketNetwork",
+    "AsyncSocketStream",
     "AsyncStateLock",
     "AsyncStream",
-    "AsyncTaskFn",
     "AsyncTaskGroup",
     "AsyncTaskStatus",
     "SyncClock",
     "SyncEvent",
-    "SyncHandler",
     "SyncListener",
     "SyncLock",
     "SyncNetwork",
     "SyncSemaphore",
     "SyncShield",
+    "SyncSocketListener",
+    "SyncSocketNetwork",
+    "SyncSocketStream",
     "SyncStateLock",
     "SyncStream",
-    "SyncTaskFn",
     "SyncTaskGroup",
     "SyncTaskStatus",
 ]

@@ -27,21 +27,13 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from .._models import Request, Response
+from ._sockets import bound_socket, poll_readable, to_address
+from .base import Address
 
 T = TypeVar("T")
-Address = tuple[str, int]
-
-# What each world's server calls: a handler, and a function run as a task.
-SyncHandler = Callable[[Request], Response]
-SyncTaskFn = Callable[..., Any]
 
 _POLLIN = select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR
 _POLLOUT = select.POLLOUT | select.POLLHUP | select.POLLERR
-
-
-def _addr(raw: Any) -> Address:
-    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) else (str(raw), 0)
 
 
 def _wait(fd: int, events: int, deadline: float | None) -> bool:
@@ -238,8 +230,9 @@ class _TLS:
                     out = self.outgoing.read()
 
 
-class SyncStream:
-    """A connected byte stream (TCP, maybe TLS) with per-call deadlines."""
+class SyncSocketStream:
+    """A connected TCP stream, maybe TLS, over blocking threads (implements
+    ``base.SyncStream``)."""
 
     __slots__ = ("_io", "_raw", "_tls")
 
@@ -264,7 +257,7 @@ class SyncStream:
         server_side: bool,
         timeout: float | None,
         error: type[Exception] = ConnectError,
-    ) -> SyncStream:
+    ) -> SyncSocketStream:
         """Wrap in TLS and complete the handshake within ``timeout``."""
         try:
             tls = _TLS(self._raw, context, server_side, server_hostname)
@@ -276,7 +269,7 @@ class SyncStream:
             self._raw.shutdown()
             who = f" with {server_hostname}" if server_hostname else ""
             raise error(f"TLS handshake{who} failed: {exc}") from exc
-        return SyncStream(self._raw, tls)
+        return SyncSocketStream(self._raw, tls)
 
     @property
     def alpn(self) -> str | None:
@@ -288,17 +281,15 @@ class SyncStream:
 
     @property
     def peername(self) -> Address:
-        return _addr(self._raw.sock.getpeername())
+        return to_address(self._raw.sock.getpeername())
 
     @property
     def sockname(self) -> Address:
-        return _addr(self._raw.sock.getsockname())
+        return to_address(self._raw.sock.getsockname())
 
     def is_readable(self) -> bool:
         """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
-        poller = select.poll()
-        poller.register(self._raw.fd, _POLLIN)
-        return bool(poller.poll(0))
+        return poll_readable(self._raw.fd)
 
     def send_eof(self) -> None:
         """Half-close: the peer reads EOF after our last byte; we can still receive."""
@@ -312,7 +303,7 @@ class SyncStream:
         if not self._raw.closed:
             self._raw.shutdown()
 
-    def close_after_flush(self, linger: float = 2.0) -> None:
+    def close_lingering(self, linger: float = 2.0) -> None:
         """Half-close and drain what the peer still sends, then close (avoids a RST
         that could destroy response bytes the peer has not read yet)."""
         raw = self._raw
@@ -332,11 +323,10 @@ class SyncStream:
         raw.shutdown()
 
 
-class SyncNetwork:
-    """Opening connections and listeners."""
+class SyncSocketNetwork:
+    """The OS's TCP network, with blocking sockets (implements ``base.SyncNetwork``)."""
 
-    @staticmethod
-    def connect_tcp(host: str, port: int, timeout: float | None) -> SyncStream:
+    def connect_tcp(self, host: str, port: int, timeout: float | None) -> SyncSocketStream:
         """Open a TCP connection within ``timeout``."""
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
@@ -347,11 +337,16 @@ class SyncNetwork:
         except OSError as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return SyncStream(_Socket(sock))
+        return SyncSocketStream(_Socket(sock))
+
+    def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> SyncSocketListener:
+        """Listen on ``host``:``port`` (0: any free port)."""
+        return SyncSocketListener(bound_socket(host, port, backlog))
 
 
-class SyncListener:
-    """A listening TCP socket whose ``accept`` wakes when the listener is closed."""
+class SyncSocketListener:
+    """A listening TCP socket whose ``accept`` wakes when the listener is closed
+    (implements ``base.SyncListener``)."""
 
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -362,27 +357,11 @@ class SyncListener:
         self._accepting = 0
         self._lock = threading.Lock()
 
-    @classmethod
-    def open(cls, host: str, port: int, backlog: int = 1024) -> SyncListener:
-        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, sockaddr = info[0]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(sockaddr)
-            sock.listen(backlog)
-        except BaseException:
-            sock.close()
-            raise
-        return cls(sock)
-
     @property
     def address(self) -> Address:
-        return _addr(self._sock.getsockname())
+        return to_address(self._sock.getsockname())
 
-    def accept(self) -> SyncStream | None:
+    def accept(self) -> SyncSocketStream | None:
         """The next connection, or None once the listener is closed."""
         with self._lock:
             if self._closed:
@@ -405,7 +384,7 @@ class SyncListener:
                     time.sleep(0.01)
                     continue
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                return SyncStream(_Socket(conn))
+                return SyncSocketStream(_Socket(conn))
             return None
         finally:
             with self._lock:
@@ -628,16 +607,6 @@ class SyncClock:
         pass
 
 
-class SyncStateLock:
-    """Guards shared bookkeeping touched by several threads (blocks never block on IO)."""
-
-    __slots__ = ("_lock",)
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
+# A lock is a lock among threads: the guard for bookkeeping blocks (a no-op in trio,
+# where such blocks cannot be interleaved) is the same class as the writers' lock.
+SyncStateLock = SyncLock

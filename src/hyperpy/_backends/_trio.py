@@ -23,20 +23,16 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from .._models import Request, Response
+from ._sockets import bound_socket, poll_readable, to_address
+from .base import Address
 
 T = TypeVar("T")
-Address = tuple[str, int]
-
-# What each world's server calls: a handler, and a function run as a task.
-AsyncHandler = Callable[[Request], Awaitable[Response]]
-AsyncTaskFn = Callable[..., Awaitable[Any]]
 
 _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
-class AsyncStream:
-    """A connected byte stream (TCP, maybe TLS) with per-call deadlines."""
+class AsyncSocketStream:
+    """A connected TCP stream, maybe TLS, over trio (implements ``base.AsyncStream``)."""
 
     __slots__ = ("_raw", "_stream")
 
@@ -78,7 +74,7 @@ class AsyncStream:
         server_side: bool,
         timeout: float | None,
         error: type[Exception] = ConnectError,
-    ) -> AsyncStream:
+    ) -> AsyncSocketStream:
         """Wrap in TLS and complete the handshake within ``timeout``."""
         assert isinstance(self._stream, trio.SocketStream)
         tls = trio.SSLStream(
@@ -101,7 +97,7 @@ class AsyncStream:
             # BrokenResourceError: report the underlying reason.
             reason = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
             raise error(f"TLS handshake{who} failed: {reason or exc!r}") from exc
-        return AsyncStream(tls)
+        return AsyncSocketStream(tls)
 
     @property
     def alpn(self) -> str | None:
@@ -117,15 +113,15 @@ class AsyncStream:
 
     @property
     def peername(self) -> Address:
-        return _addr(self._raw.socket.getpeername())
+        return to_address(self._raw.socket.getpeername())
 
     @property
     def sockname(self) -> Address:
-        return _addr(self._raw.socket.getsockname())
+        return to_address(self._raw.socket.getsockname())
 
     def is_readable(self) -> bool:
         """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
-        return _poll_readable(self._raw.socket.fileno())
+        return poll_readable(self._raw.socket.fileno())
 
     def send_eof(self) -> None:
         """Half-close: the peer reads EOF after our last byte; we can still receive."""
@@ -145,7 +141,7 @@ class AsyncStream:
         if scope.cancelled_caught:
             await self._raw.aclose()
 
-    async def close_after_flush(self, linger: float = 2.0) -> None:
+    async def close_lingering(self, linger: float = 2.0) -> None:
         """Half-close and drain what the peer still sends, then close.
 
         Closing a socket with unread input makes the kernel send RST, which can
@@ -167,23 +163,10 @@ class AsyncStream:
         await self._raw.aclose()
 
 
-def _addr(raw: Any) -> Address:
-    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) else (str(raw), 0)
+class AsyncSocketNetwork:
+    """The OS's TCP network, through trio (implements ``base.AsyncNetwork``)."""
 
-
-def _poll_readable(fd: int) -> bool:
-    import select
-
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-class AsyncNetwork:
-    """Opening connections and listeners."""
-
-    @staticmethod
-    async def connect_tcp(host: str, port: int, timeout: float | None) -> AsyncStream:
+    async def connect_tcp(self, host: str, port: int, timeout: float | None) -> AsyncSocketStream:
         """Open a TCP connection (happy eyeballs over every address) within ``timeout``."""
         try:
             with trio.fail_after(timeout if timeout is not None else float("inf")):
@@ -195,38 +178,25 @@ class AsyncNetwork:
         except OSError as exc:
             raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return AsyncStream(stream)
+        return AsyncSocketStream(stream)
+
+    async def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> AsyncSocketListener:
+        """Listen on ``host``:``port`` (0: any free port)."""
+        sock = await trio.to_thread.run_sync(bound_socket, host, port, backlog)
+        return AsyncSocketListener(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
 
 
-class AsyncListener:
-    """A listening TCP socket."""
+class AsyncSocketListener:
+    """A listening TCP socket (implements ``base.AsyncListener``)."""
 
     def __init__(self, listener: trio.SocketListener) -> None:
         self._listener = listener
 
-    @classmethod
-    async def open(cls, host: str, port: int, backlog: int = 1024) -> AsyncListener:
-        info = await trio.socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )
-        family, _, _, _, sockaddr = info[0]
-        sock = trio.socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            await sock.bind(sockaddr)
-            sock.listen(backlog)
-        except BaseException:
-            sock.close()
-            raise
-        return cls(trio.SocketListener(sock))
-
     @property
     def address(self) -> Address:
-        return _addr(self._listener.socket.getsockname())
+        return to_address(self._listener.socket.getsockname())
 
-    async def accept(self) -> AsyncStream | None:
+    async def accept(self) -> AsyncSocketStream | None:
         """The next connection, or None once the listener is closed."""
         try:
             stream = await self._listener.accept()
@@ -236,7 +206,7 @@ class AsyncListener:
             stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
-        return AsyncStream(stream)
+        return AsyncSocketStream(stream)
 
     async def aclose(self) -> None:
         await self._listener.aclose()

@@ -1,27 +1,111 @@
-"""HTTP/1.1 as sans-IO state machines: h11 wrapped with hyperpy's limits and policies.
+"""HTTP/1.1 as sans-IO state machines: a parser engine wrapped with hyperpy's limits
+and policies.
 
 These classes decide (framing, keep-alive, limits, error statuses) and turn
 events into bytes; the ``_async``/``_sync`` connections only move those bytes.
+
+The parser seam: the engine (h11 today) is named in this module only, and what
+leaves it are hyperpy's own events below (``RequestHead``, ``ResponseHead``,
+``Data``, ``EndOfMessage``, ``CLOSED``, ``NEED_DATA``). Every check that hyperpy
+adds (head limits, framing, keep-alive) is made here on those events, so it
+holds whichever engine parses underneath.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple, Union
 
 import h11
 
 from .._config import ServerLimits
 from .._exceptions import LocalProtocolError, RemoteProtocolError
-from .dates import http_date
+from .fields import SERVER_HEADER, http_date
 
-NEED_DATA = h11.NEED_DATA
-PAUSED = h11.PAUSED
+Fields = list[tuple[bytes, bytes]]
 
-SERVER_HEADER = b"hyperpy"
 _CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
+
+
+# -- events -------------------------------------------------------------------------
+
+
+class _Signal:
+    """A named singleton event (no data of its own)."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+NEED_DATA = _Signal("NEED_DATA")  # feed more bytes with ``receive``
+PAUSED = _Signal("PAUSED")  # the peer sent the next message before this one was answered
+CLOSED = _Signal("CLOSED")  # the peer closed its side cleanly between messages
+
+
+class RequestHead(NamedTuple):
+    """A request line and its header fields (names lowercase)."""
+
+    method: bytes
+    target: bytes
+    headers: Fields
+    http_version: bytes
+
+
+class ResponseHead(NamedTuple):
+    """A status line and its header fields; ``status`` < 200 is an interim response."""
+
+    status: int
+    reason: bytes
+    headers: Fields
+    http_version: bytes
+
+
+class Data(NamedTuple):
+    """A piece of a message body."""
+
+    data: bytes
+
+
+class EndOfMessage(NamedTuple):
+    """The end of a message body, with its trailer fields (if any)."""
+
+    trailers: Fields
+
+
+Event = Union[RequestHead, ResponseHead, Data, EndOfMessage, _Signal]
+
+
+def _event(event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]) -> Event:
+    """hyperpy's event for what the engine produced."""
+    kind = type(event)
+    if kind is h11.Data:
+        return Data(bytes(event.data))  # type: ignore[union-attr]
+    if event is h11.NEED_DATA:
+        return NEED_DATA
+    if kind is h11.EndOfMessage:
+        return EndOfMessage(list(event.headers))  # type: ignore[union-attr]
+    if kind is h11.Request:
+        assert isinstance(event, h11.Request)
+        return RequestHead(event.method, event.target, list(event.headers), event.http_version)
+    if kind is h11.Response or kind is h11.InformationalResponse:
+        assert isinstance(event, (h11.Response, h11.InformationalResponse))
+        return ResponseHead(
+            event.status_code, event.reason, list(event.headers), event.http_version
+        )
+    if event is h11.PAUSED:
+        return PAUSED
+    return CLOSED  # h11.ConnectionClosed
+
+
+# -- framing --------------------------------------------------------------------------
 
 
 def _join(parts: list[bytes] | None) -> bytes:
@@ -42,9 +126,14 @@ def coalesce(pieces: list[bytes]) -> list[bytes]:
     return pieces
 
 
-def body_framing(
-    headers: list[tuple[bytes, bytes]], length: int | None, allow_chunked: bool = True
-) -> list[tuple[bytes, bytes]]:
+def _message(head: bytes, pieces: list[bytes], tail: bytes, body_size: int) -> list[bytes]:
+    """The buffers for a whole message: one when the body is small, else as framed."""
+    if body_size <= COALESCE_LIMIT:
+        return [b"".join([head, *pieces, tail])]
+    return [head, *pieces, tail] if tail else [head, *pieces]
+
+
+def body_framing(headers: Fields, length: int | None, allow_chunked: bool = True) -> Fields:
     """Add Content-Length or chunked framing unless the caller already chose one."""
     for name, _ in headers:
         if name in (b"content-length", b"transfer-encoding"):
@@ -56,6 +145,9 @@ def body_framing(
     return headers
 
 
+# -- the client -----------------------------------------------------------------------
+
+
 class H1Client:
     """One client-side HTTP/1.1 connection's protocol state."""
 
@@ -64,49 +156,48 @@ class H1Client:
     def __init__(self, max_head_bytes: int = 64 * 1024) -> None:
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head_bytes)
 
-    def start_request(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> bytes:
+    def _send(self, event: h11.Event) -> list[bytes]:
         try:
-            return _join(
-                self._conn.send_with_data_passthrough(
-                    h11.Request(method=method, target=target, headers=headers)
-                )
-            )
+            return self._conn.send_with_data_passthrough(event) or []
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(str(exc)) from exc
+
+    def start_request(self, method: bytes, target: bytes, headers: Fields) -> bytes:
+        """The request head."""
+        return _join(self._send(h11.Request(method=method, target=target, headers=headers)))
 
     def body(self, data: bytes) -> list[bytes]:
-        """Framed pieces of a request-body chunk (the data itself is never copied)."""
-        try:
-            return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from exc
+        """The framed pieces of a request-body chunk, small ones joined (the data
+        itself is not copied unless joined)."""
+        return coalesce(self._send(h11.Data(data=data)))
 
-    def end_request(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+    def end_request(self, trailers: Fields | None = None) -> bytes:
         """End of the request body; ``trailers`` need chunked framing (a streamed body)."""
         try:
-            return _join(
-                self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=trailers or []))
-            )
-        except h11.LocalProtocolError as exc:
+            return _join(self._send(h11.EndOfMessage(headers=trailers or [])))
+        except LocalProtocolError as exc:
             raise LocalProtocolError(
                 f"request body did not match its declared length: {exc}"
             ) from exc
 
+    def whole_request(
+        self, method: bytes, target: bytes, headers: Fields, content: bytes
+    ) -> list[bytes]:
+        """The buffers that send a request whose body is in memory."""
+        head = self.start_request(method, target, headers)
+        pieces = self._send(h11.Data(data=content)) if content else []
+        return _message(head, pieces, self.end_request(), len(content))
+
     def receive(self, data: bytes) -> None:
+        """Feed bytes from the server (``b""``: it closed its side)."""
         self._conn.receive_data(data)
 
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        """The next parsed event; malformed responses raise RemoteProtocolError."""
+    def next_event(self) -> Event:
+        """The next parsed event; a malformed response raises RemoteProtocolError."""
         try:
-            return self._conn.next_event()
+            return _event(self._conn.next_event())
         except h11.RemoteProtocolError as exc:
             raise RemoteProtocolError(f"malformed response: {exc}") from exc
-
-    @property
-    def expects_100_continue(self) -> bool:
-        return bool(self._conn.they_are_waiting_for_100_continue)
 
     @property
     def response_complete(self) -> bool:
@@ -129,6 +220,9 @@ class H1Client:
         return False
 
 
+# -- the server -----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class RequestRejected(Exception):
     """A request the server must refuse with ``status`` before any handler sees it."""
@@ -140,31 +234,32 @@ class RequestRejected(Exception):
 class H1Server:
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
-    __slots__ = ("_chunked", "_conn", "_draining", "_limits")
+    __slots__ = ("_chunked", "_closing", "_conn", "_limits")
 
     def __init__(self, limits: ServerLimits) -> None:
         self._limits = limits
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
-        self._draining = False
+        self._closing = False  # the next response says Connection: close
         self._chunked = False  # the response in progress is chunked (so may carry trailers)
 
     def receive(self, data: bytes) -> None:
+        """Feed bytes from the client (``b""``: it closed its side)."""
         self._conn.receive_data(data)
 
-    def next_event(self) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+    def next_event(self) -> Event:
         """The next request event; a request that breaks a rule raises RequestRejected."""
         try:
-            event = self._conn.next_event()
+            event = _event(self._conn.next_event())
         except h11.RemoteProtocolError as exc:
             status = exc.error_status_hint
             if status == 400 and "exceeds" in str(exc):
                 status = 431
             raise RequestRejected(status, str(exc)) from exc
-        if type(event) is h11.Request:
+        if type(event) is RequestHead:
             self._check_head(event)
         return event
 
-    def _check_head(self, request: h11.Request) -> None:
+    def _check_head(self, request: RequestHead) -> None:
         limits = self._limits
         if not request.http_version.startswith(b"1."):
             raise RequestRejected(505, "only HTTP/1.x is served here")
@@ -172,10 +267,11 @@ class H1Server:
             raise RequestRejected(414, "request target too long")
         if len(request.headers) > limits.max_header_count:
             raise RequestRejected(431, "too many header fields")
-        # h11 bounds only heads still incomplete; one that arrived whole in a single read
-        # is measured here (a lower bound of its raw size: optional whitespace aside).
+        # The engine bounds only heads still incomplete; one that arrived whole in a
+        # single read is measured here (a lower bound of its raw size: optional
+        # whitespace aside).
         size = len(request.method) + len(request.target) + 12
-        size += sum(len(name) + len(value) + 4 for name, value in request.headers.raw_items())
+        size += sum(len(name) + len(value) + 4 for name, value in request.headers)
         if size > limits.max_head_bytes:
             raise RequestRejected(431, "request head too large")
 
@@ -195,11 +291,20 @@ class H1Server:
 
     @property
     def keep_alive(self) -> bool:
-        return self._conn.our_state is not h11.MUST_CLOSE and not self._draining
+        """The connection may serve another request after this one."""
+        return self._conn.our_state is not h11.MUST_CLOSE and not self._closing
 
-    def drain(self) -> None:
+    @property
+    def request_complete(self) -> bool:
+        return self._conn.their_state is h11.DONE
+
+    @property
+    def peer_closed(self) -> bool:
+        return self._conn.their_state is h11.CLOSED
+
+    def close_after_response(self) -> None:
         """Shutting down: the next response carries ``Connection: close``."""
-        self._draining = True
+        self._closing = True
 
     def continue_100(self) -> bytes:
         return _join(
@@ -229,7 +334,7 @@ class H1Server:
             chunked_ok = self._conn.their_http_version != b"1.0"
             fields = body_framing(fields, length, allow_chunked=chunked_ok)
         self._chunked = (b"transfer-encoding", b"chunked") in fields
-        if self._draining:
+        if self._closing:
             fields.append((b"connection", b"close"))
         return _join(
             self._conn.send_with_data_passthrough(
@@ -238,35 +343,55 @@ class H1Server:
         )
 
     def body(self, data: bytes) -> list[bytes]:
-        """Framed pieces of a response-body chunk (HEAD responses yield none)."""
-        return self._conn.send_with_data_passthrough(h11.Data(data=data)) or []
+        """The framed pieces of a response-body chunk, small ones joined (HEAD
+        responses yield none)."""
+        return coalesce(self._conn.send_with_data_passthrough(h11.Data(data=data)) or [])
 
     @property
     def trailers_allowed(self) -> bool:
         """Trailers need chunked framing, which HTTP/1.0 peers cannot read."""
         return self._conn.their_http_version != b"1.0"
 
-    def end_response(self, trailers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+    def end_response(self, trailers: Fields | None = None) -> bytes:
         """End of the response body, with trailers if its framing can carry them."""
         fields = trailers if trailers and self._chunked else []
         return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=fields)))
 
+    def whole_response(
+        self,
+        status: int,
+        headers: Fields,
+        content: bytes,
+        reason: bytes = b"",
+        *,
+        trailers: Fields | None = None,
+        is_head: bool = False,
+    ) -> list[bytes]:
+        """The buffers that send a response whose body is in memory.
+
+        Trailers travel only with chunked framing, so a response that carries
+        them is chunked rather than given a Content-Length.
+        """
+        if trailers and not self.trailers_allowed:
+            trailers = None
+        head = self.start_response(
+            status, headers, len(content) if trailers is None else None, reason
+        )
+        pieces = [] if is_head or not content else self.body(content)
+        return _message(head, pieces, self.end_response(trailers), len(content))
+
     def error_response(self, status: int, detail: str) -> bytes:
         """A complete short error response that ends the connection."""
         body = f"{status} {detail}\n".encode("latin-1", "replace")[:512]
-        self._draining = True
+        self._closing = True
         try:
-            return (
-                self.start_response(
-                    status, [(b"content-type", b"text/plain; charset=utf-8")], len(body)
-                )
-                + _join(self.body(body))
-                + self.end_response()
+            return b"".join(
+                self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
             )
         except h11.LocalProtocolError:
             return b""
 
-    def wants_h2c(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    def wants_h2c(self, headers: Fields) -> bytes | None:
         """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
 
         Only requests without a body are upgraded (RFC 9113 dropped h2c upgrade;
@@ -305,15 +430,7 @@ class H1Server:
     def try_reuse(self) -> bool:
         """After a complete exchange: reset for the next request, if keep-alive allows."""
         conn = self._conn
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._draining:
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._closing:
             conn.start_next_cycle()
             return True
         return False
-
-    @property
-    def request_complete(self) -> bool:
-        return self._conn.their_state is h11.DONE
-
-    @property
-    def peer_closed(self) -> bool:
-        return self._conn.their_state is h11.CLOSED

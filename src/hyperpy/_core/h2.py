@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import h2.config
 import h2.connection
@@ -26,17 +27,32 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from .._config import H2Settings
 from .._exceptions import LocalProtocolError, RemoteProtocolError
+from .fields import SERVER_HEADER, http_date
 
+__all__ = [
+    "PREFACE",
+    "Changes",
+    "ErrorCodes",
+    "GoAway",
+    "H2Protocol",
+    "RequestHead",
+    "StreamState",
+    "request_head",
+    "request_headers",
+    "response_headers",
+    "response_status",
+]
+
+Fields = list[tuple[bytes, bytes]]
+
+# The client connection preface (RFC 9113 §3.4): how an h2c prior-knowledge
+# connection starts, and what the server looks for to detect one.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-NO_ERROR = 0
-PROTOCOL_ERROR = 1
-INTERNAL_ERROR = 2
-REFUSED_STREAM = 7
-CANCEL = 8
 _GOAWAY = 0x7
 _MAX_GOAWAY_PAYLOAD = 64 * 1024
 _H2_DEFAULT_WINDOW = 65535
@@ -119,7 +135,7 @@ class H2Protocol:
         self.streams: dict[int, StreamState] = {}
         self.goaway_received: GoAway | None = None
         self.goaway_sent: int | None = None  # last-stream-id we promised to finish
-        self.failed: str | None = None  # set when the connection is unusable
+        self.failure_reason: str | None = None  # set when the connection is unusable
         self._total_buffered = 0
         self._conn_unacked = 0
         self._conn_pending = 0  # connection credit due, held back until worth a frame
@@ -177,8 +193,8 @@ class H2Protocol:
             try:
                 events = self.h2.receive_data(chunk)
             except h2.exceptions.ProtocolError as exc:
-                self.failed = f"protocol error from the peer: {exc}"
-                raise RemoteProtocolError(self.failed) from exc
+                self.failure_reason = f"protocol error from the peer: {exc}"
+                raise RemoteProtocolError(self.failure_reason) from exc
             for event in events:
                 self._on_event(event, changes)
         return changes
@@ -227,8 +243,8 @@ class H2Protocol:
             length = int.from_bytes(header[:3], "big")
             if header[3] == _GOAWAY:
                 if length > _MAX_GOAWAY_PAYLOAD:
-                    self.failed = "GOAWAY frame too large"
-                    raise RemoteProtocolError(self.failed)
+                    self.failure_reason = "GOAWAY frame too large"
+                    raise RemoteProtocolError(self.failure_reason)
                 self._goaway_left = length
                 if not length:
                     self._flush_run(out, pieces)
@@ -253,8 +269,8 @@ class H2Protocol:
 
     def _on_goaway(self, payload: bytes, changes: Changes) -> None:
         if len(payload) < 8:
-            self.failed = "malformed GOAWAY frame"
-            raise RemoteProtocolError(self.failed)
+            self.failure_reason = "malformed GOAWAY frame"
+            raise RemoteProtocolError(self.failure_reason)
         frame = GoAwayFrame(0)
         frame.parse_body(memoryview(payload))
         goaway = GoAway(frame.error_code, frame.last_stream_id, frame.additional_data)
@@ -286,7 +302,7 @@ class H2Protocol:
                 ) >= self.settings.max_concurrent_streams:
                     # After our GOAWAY, or over the stream limit, a new stream is refused
                     # without running a handler: the client may retry it.
-                    self.reset(sid, REFUSED_STREAM)
+                    self.reset(sid, ErrorCodes.REFUSED_STREAM)
                     return
                 stream = self.streams[sid] = StreamState(sid)
                 changes.new_streams.append(sid)
@@ -316,7 +332,7 @@ class H2Protocol:
                 stream.sent_end = True
                 # RST_STREAM(NO_ERROR) after a complete message only tells us to stop
                 # sending (RFC 9113 §8.1): what arrived is kept and delivered.
-                if not (stream.ended and stream.reset_code == NO_ERROR):
+                if not (stream.ended and stream.reset_code == ErrorCodes.NO_ERROR):
                     self._drop_buffered(stream)
                 changes.streams.add(event.stream_id)
             changes.window = True
@@ -415,7 +431,11 @@ class H2Protocol:
     @property
     def accepting_streams(self) -> bool:
         """Neither side has said GOAWAY and the connection has not failed."""
-        return self.goaway_received is None and self.goaway_sent is None and self.failed is None
+        return (
+            self.goaway_received is None
+            and self.goaway_sent is None
+            and self.failure_reason is None
+        )
 
     def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> int:
         """Client: allocate the next stream id and queue its HEADERS in one step."""
@@ -455,7 +475,7 @@ class H2Protocol:
             self.h2.end_stream(sid)
         self.streams[sid].sent_end = True
 
-    def reset(self, sid: int, code: int = CANCEL) -> None:
+    def reset(self, sid: int, code: int = ErrorCodes.CANCEL) -> None:
         """Reset ``sid`` (if h2 still has it open) and drop what it buffered."""
         stream = self.streams.get(sid)
         if stream is not None:
@@ -482,16 +502,18 @@ class H2Protocol:
             stream.sent_end and (stream.ended or stream.reset_code is not None)
         )
 
-    def send_goaway(self, last_stream_id: int | None = None, code: int = NO_ERROR) -> bytes:
+    def send_goaway(
+        self, last_stream_id: int | None = None, code: int = ErrorCodes.NO_ERROR
+    ) -> bytes:
         """A GOAWAY frame that keeps h2 open for streams up to ``last_stream_id``."""
         if last_stream_id is None:
             last_stream_id = self.h2.highest_inbound_stream_id
         self.goaway_sent = last_stream_id
         return GoAwayFrame(0, last_stream_id=last_stream_id, error_code=code).serialize()
 
-    def close(self, code: int = NO_ERROR) -> None:
+    def close(self, code: int = ErrorCodes.NO_ERROR) -> None:
         """Final GOAWAY; the connection is closed after flushing it."""
-        self.failed = self.failed or "connection closed"
+        self.failure_reason = self.failure_reason or "connection closed"
         try:
             self.h2.close_connection(
                 error_code=code,
@@ -531,18 +553,66 @@ def request_headers(
     return out
 
 
-def response_headers(
-    status: int, headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
+def response_headers(status: int, headers: Fields, content_length: int | None) -> Fields:
+    """A response's HEADERS: ``:status``, the fields HTTP/2 allows, then Date, Server
+    and (for an in-memory body) Content-Length unless the handler set them."""
     out = [(b":status", str(status).encode("ascii"))]
-    out.extend((n, v) for n, v in headers if n not in _HOP_BY_HOP)
-    out.extend(extra)
+    names = set()
+    for name, value in headers:
+        if name not in _HOP_BY_HOP:
+            out.append((name, value))
+            names.add(name)
+    if b"date" not in names:
+        out.append((b"date", http_date()))
+    if b"server" not in names:
+        out.append((b"server", SERVER_HEADER))
+    if content_length is not None and b"content-length" not in names and status not in (204, 304):
+        out.append((b"content-length", str(content_length).encode()))
     return out
 
 
-def split_pseudo(
-    headers: list[tuple[bytes, bytes]],
-) -> tuple[dict[bytes, bytes], list[tuple[bytes, bytes]]]:
+class RequestHead(NamedTuple):
+    """What a request's HEADERS say, pseudo-fields decoded."""
+
+    method: str
+    scheme: str | None  # None: not sent (the connection's own scheme applies)
+    authority: str  # :authority, else Host, else ""
+    path: str
+    headers: Fields  # the regular fields
+
+
+def request_head(headers: Fields) -> RequestHead | None:
+    """The request a stream's HEADERS carry, or None if it cannot be served
+    (no method, a path that is not origin-form, or CONNECT): the stream is reset."""
+    pseudo, fields = split_pseudo(headers)
+    method = pseudo.get(b":method", b"").decode("ascii", "replace")
+    path = pseudo.get(b":path", b"").decode("ascii", "replace")
+    if not method or not path.startswith("/") or method == "CONNECT":
+        return None
+    authority = pseudo.get(b":authority")
+    if authority is None:
+        authority = next((value for name, value in fields if name == b"host"), b"")
+    scheme = pseudo.get(b":scheme")
+    return RequestHead(
+        method,
+        scheme.decode("ascii", "replace") if scheme is not None else None,
+        authority.decode("latin-1"),
+        path,
+        fields,
+    )
+
+
+def response_status(headers: Fields) -> tuple[int, Fields]:
+    """A response's status and regular fields; a missing or invalid ``:status``
+    raises RemoteProtocolError."""
+    pseudo, fields = split_pseudo(headers)
+    try:
+        return int(pseudo[b":status"]), fields
+    except (KeyError, ValueError):
+        raise RemoteProtocolError("response without a valid :status") from None
+
+
+def split_pseudo(headers: Fields) -> tuple[dict[bytes, bytes], Fields]:
     """Separate pseudo-headers (``:path`` ...) from regular fields."""
     pseudo: dict[bytes, bytes] = {}
     regular: list[tuple[bytes, bytes]] = []

@@ -8,7 +8,7 @@ peer's MAX_CONCURRENT_STREAMS wait for a stream). While a connection to an
 origin that may speak HTTP/2 is being opened, further requests to it wait for
 the outcome instead of racing to open connections of their own.
 
-Every operation is O(1) in the number of connections, except ``drain``.
+Every operation is O(1) in the number of connections, except ``remove_all``.
 """
 
 from __future__ import annotations
@@ -157,8 +157,8 @@ class PoolCore(Generic[C]):
             del self._idle_order[conn]
         self._prune(origin)
 
-    def drain(self) -> list[C]:
-        """Closing the pool: every known connection, to be closed."""
+    def remove_all(self) -> list[C]:
+        """Closing the pool: forget every connection; returns them, to be closed."""
         conns = list(self._origin_of)
         self._origins.clear()
         self._origin_of.clear()

@@ -19,12 +19,13 @@ import logging
 
 from .._backends import SyncEvent, SyncLock, SyncShield, SyncStateLock, SyncStream
 from .._config import H2Settings
-from .._core.h2 import CANCEL, Changes, H2Protocol, StreamState
+from .._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
 from .._exceptions import (
     ConnectionTerminated,
     ReadError,
     ReadTimeout,
     RemoteProtocolError,
+    RequestNotProcessed,
     StreamReset,
     TransportError,
     WriteError,
@@ -33,11 +34,6 @@ from .._exceptions import (
 from .waitlist import SyncWaitList
 
 logger = logging.getLogger("hyperpy.http2")
-
-
-class RequestNotProcessed(RemoteProtocolError):
-    """The peer proved it never processed this stream (GOAWAY with a lower
-    last-stream-id, or REFUSED_STREAM): it is safe to send it again elsewhere."""
 
 
 class StopSending(Exception):
@@ -216,8 +212,9 @@ class SyncHTTP2Base:
     def _stream_error_locked(self, stream: StreamState) -> TransportError | None:
         """Why ``stream`` cannot go on, or None if it can."""
         core = self._core
-        if stream.refused or stream.reset_code == 7:  # 7: REFUSED_STREAM
-            return RequestNotProcessed(f"stream {stream.stream_id} was refused by the peer")
+        refusal = self._refusal_locked(stream)
+        if refusal is not None:
+            return refusal
         if stream.reset_code is not None:
             return StreamReset(
                 core.reset_error(stream), error_code=stream.reset_code, remote=stream.reset_remote
@@ -232,6 +229,26 @@ class SyncHTTP2Base:
                     last_stream_id=goaway.last_stream_id,
                 )
             return self._error
+        return None
+
+    def _refusal_locked(self, stream: StreamState) -> RequestNotProcessed | None:
+        """Why the peer proved it never processed ``stream``, if it did: a GOAWAY
+        whose last-stream-id is below it, or RST_STREAM(REFUSED_STREAM)."""
+        if stream.reset_code == ErrorCodes.REFUSED_STREAM:
+            return RequestNotProcessed(
+                f"stream {stream.stream_id} was refused by the peer (REFUSED_STREAM)",
+                error_code=ErrorCodes.REFUSED_STREAM,
+                last_stream_id=0,
+            )
+        goaway = self._core.goaway_received
+        if stream.refused and goaway is not None:
+            return RequestNotProcessed(
+                f"stream {stream.stream_id} was refused by the peer (GOAWAY"
+                f" {self._core.error_name(goaway.error_code)}, last stream"
+                f" {goaway.last_stream_id})",
+                error_code=goaway.error_code,
+                last_stream_id=goaway.last_stream_id,
+            )
         return None
 
     # -- the reader -------------------------------------------------------------
@@ -292,14 +309,14 @@ class SyncHTTP2Base:
         with self._lock:
             if self._error is None:
                 self._error = error
-                if self._core.failed is None:
-                    self._core.failed = str(error)
+                if self._core.failure_reason is None:
+                    self._core.failure_reason = str(error)
             self._conn_waiters.wake_all()
             for waiters in self._stream_waiters.values():
                 waiters.wake_all()
         self._on_failed()
 
-    def _finish_stream(self, sid: int, code: int = CANCEL) -> None:
+    def _finish_stream(self, sid: int, code: int = ErrorCodes.CANCEL) -> None:
         """The caller is done with ``sid``: reset it if it is still open, drop its state.
 
         The bookkeeping happens at once (it cannot be cut short); only the
@@ -315,6 +332,16 @@ class SyncHTTP2Base:
         if self._outbox and self._error is None:
             with SyncShield(1.0):
                 self._flush_quietly()
+
+    def _close_connection(self) -> None:
+        """Final GOAWAY (unless the connection already failed), flush it, close."""
+        with self._lock:
+            if self._error is None:
+                self._core.close()
+                self._queue_locked()
+        with SyncShield(1.0):
+            self._flush_quietly()
+            self._stream.close()
 
     # -- role hooks -------------------------------------------------------------
 

@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import logging
-import ssl
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Union
 
-from .._backends import (
+from ..._backends import (
+    Address,
     AsyncClock,
     AsyncEvent,
-    AsyncHandler,
     AsyncListener,
+    AsyncNetwork,
     AsyncSemaphore,
     AsyncShield,
+    AsyncSocketNetwork,
     AsyncStateLock,
     AsyncStream,
-    AsyncTaskFn,
     AsyncTaskGroup,
     AsyncTaskStatus,
 )
-from .._config import H2Settings, ServerLimits, server_ssl_context
-from .._exceptions import ReadError, TransportError
-from .._models import Request, Response
-from .server_http2 import AsyncServerHTTP2Connection
-from .server_http11 import AsyncServerHTTP11Connection
+from ..._config import H2Settings, ServerLimits, server_ssl_context
+from ..._core.h2 import PREFACE
+from ..._exceptions import ReadError, TransportError
+from ..._models import Request, Response
+from ..._types import AsyncHandler, AsyncTaskFn
+from ..background import AsyncBackgroundTasks
+from .http2 import AsyncServerHTTP2Connection
+from .http11 import AsyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
 ServerConnection = Union[AsyncServerHTTP11Connection, AsyncServerHTTP2Connection]
-Address = tuple[str, int]
-
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class AsyncServer:
@@ -51,13 +52,14 @@ class AsyncServer:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
-        ssl: ssl.SSLContext | None = None,
+        ssl: SSLContext | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
         http2: bool = True,
         limits: ServerLimits = ServerLimits(),
         h2_settings: H2Settings = H2Settings(),
         backlog: int = 1024,
+        network: AsyncNetwork | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -69,9 +71,10 @@ class AsyncServer:
         self.ssl_context = server_ssl_context(ssl, certfile, keyfile, alpn)
         self.backlog = backlog
         self.address: Address | None = None
+        self._network = network if network is not None else AsyncSocketNetwork()
         self._listener: AsyncListener | None = None
         self._task_group: AsyncTaskGroup | None = None
-        self._owner: AsyncTaskGroup | None = None
+        self._background = AsyncBackgroundTasks()
         self._connections: set[ServerConnection] = set()
         # Connections still in TLS handshake or protocol detection: no request yet.
         self._opening: set[AsyncStream] = set()
@@ -92,7 +95,7 @@ class AsyncServer:
 
     async def serve(self, *, task_status: Any = AsyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        listener = await AsyncListener.open(self.host, self.port, self.backlog)
+        listener = await self._network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
         try:
@@ -132,16 +135,21 @@ class AsyncServer:
             return
         try:
             conn = await self._open_connection(stream)
-            if conn is None:
-                return
-            with self._lock:
-                self._opening.discard(stream)
-                self._connections.add(conn)
-                self._idle.clear()
-                draining = self._draining
-            if draining:
-                conn.drain()
-            await conn.run()
+            while conn is not None:
+                with self._lock:
+                    self._opening.discard(stream)
+                    self._connections.add(conn)
+                    self._idle.clear()
+                    draining = self._draining
+                if draining:
+                    conn.begin_shutdown()
+                upgrade = await conn.run()
+                if upgrade is None:
+                    break
+                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream over.
+                with self._lock:
+                    self._connections.discard(conn)
+                conn = AsyncServerHTTP2Connection(self, upgrade.stream, upgrade.initial, upgrade)
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
         except Exception:
@@ -159,6 +167,8 @@ class AsyncServer:
                 await stream.aclose()
 
     async def _open_connection(self, stream: AsyncStream) -> ServerConnection | None:
+        """The connection for ``stream``: TLS first if configured, then HTTP/2 if ALPN
+        chose it or the client's first bytes are the h2 preface, else HTTP/1.1."""
         initial = b""
         if self.ssl_context is not None:
             stream = await stream.start_tls(
@@ -172,12 +182,12 @@ class AsyncServer:
                 return AsyncServerHTTP2Connection(self, stream, b"")
         elif self.http2:
             # Cleartext: prior-knowledge h2c starts with the connection preface.
-            while len(initial) < len(H2_PREFACE) and H2_PREFACE.startswith(initial):
+            while len(initial) < len(PREFACE) and PREFACE.startswith(initial):
                 data = await stream.receive(65536, self.limits.header_read_timeout)
                 if not data:
                     break
                 initial += data
-            if initial.startswith(H2_PREFACE):
+            if initial.startswith(PREFACE):
                 return AsyncServerHTTP2Connection(self, stream, initial)
         return AsyncServerHTTP11Connection(self, stream, initial)
 
@@ -211,7 +221,7 @@ class AsyncServer:
         for stream in opening:
             await stream.aclose()  # nothing was asked on it yet: nothing is lost
         for conn in conns:
-            conn.drain()
+            conn.begin_shutdown()
         start = AsyncClock.now()
         await self._idle.wait(grace)
         with self._lock:
@@ -229,12 +239,11 @@ class AsyncServer:
             self._task_group.cancel()
 
     async def __aenter__(self) -> AsyncServer:
-        self._owner = AsyncTaskGroup()
-        await self._owner.__aenter__()
+        group = await self._background.open()
         try:
-            await self._owner.start(self.serve)
+            await group.start(self.serve)
         except BaseException:
-            await self._owner.__aexit__(None, None, None)
+            await self._background.close(cancel=False)
             raise
         return self
 
@@ -247,9 +256,7 @@ class AsyncServer:
         try:
             await self.shutdown(grace=5.0)
         finally:
-            if self._owner is not None:
-                await self._owner.__aexit__(exc_type, exc, tb)
-                self._owner = None
+            await self._background.close(exc_type, exc, tb, cancel=False)
 
     async def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.

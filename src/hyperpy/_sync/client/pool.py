@@ -1,4 +1,4 @@
-# GENERATED from src/hyperpy/_async/pool.py by scripts/unasync.py: do not edit.
+# GENERATED from src/hyperpy/_async/client/pool.py by scripts/unasync.py: do not edit.
 """The connection pool driver: carries out what ``_core.pool.PoolCore`` decides."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import ssl
 from typing import Union
 
-from .._backends import (
+from ..._backends import (
     SyncClock,
     SyncEvent,
     SyncNetwork,
@@ -14,22 +14,16 @@ from .._backends import (
     SyncStateLock,
     SyncTaskGroup,
 )
-from .._config import H2Settings, Timeout
-from .._core.pool import CONNECT, USE, Origin, PoolCore
-from .._exceptions import ClientClosed, ConnectionTerminated, PoolTimeout
-from .._models import Request, Response
+from ..._config import H2Settings, Timeout
+from ..._core.pool import CONNECT, USE, Origin, PoolCore
+from ..._core.retry import Retry
+from ..._exceptions import ClientClosed, PoolTimeout, RequestNotProcessed
+from ..._models import Request, Response
+from ..waitlist import SyncWaitList
 from .http2 import SyncHTTP2Connection
-from .http2_base import RequestNotProcessed
-from .http11 import ConnectionNotUsed, SyncHTTP11Connection
-from .waitlist import SyncWaitList
+from .http11 import SyncHTTP11Connection
 
 Connection = Union[SyncHTTP11Connection, SyncHTTP2Connection]
-
-# Methods that may be sent again when a reused connection proves to have been closed
-# before the server saw the request (RFC 9110 §9.2.2).
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-# How many times one request may be refused unprocessed (GOAWAY) before we give up.
-_MAX_REFUSALS = 3
 
 
 class SyncConnectionPool:
@@ -38,6 +32,7 @@ class SyncConnectionPool:
     def __init__(
         self,
         *,
+        network: SyncNetwork,
         ssl_context: ssl.SSLContext | None,
         http1: bool,
         http2: bool,
@@ -47,7 +42,10 @@ class SyncConnectionPool:
         max_keepalive: int | None,
         keepalive_expiry: float | None,
         task_group: SyncTaskGroup | None,
+        retry: Retry = Retry(),
     ) -> None:
+        self._network = network
+        self._retry = retry
         self._ssl_context = ssl_context
         self._http1 = http1
         self._http2 = http2
@@ -71,26 +69,15 @@ class SyncConnectionPool:
         """Send ``request`` over a pooled connection; return once the head arrived."""
         origin = request.url.origin
         may_multiplex = self._may_multiplex(origin)
-        retried = False
-        refusals = 0
+        retry = self._retry
         while True:
             conn = self._acquire(origin, may_multiplex, timeout)
             try:
                 return conn.handle_request(request, timeout, self._release)
             except RequestNotProcessed as exc:
-                # GOAWAY or REFUSED_STREAM proves the server never processed it: send it
-                # again on another connection, whatever the method, if the body allows.
-                refusals += 1
-                if refusals > _MAX_REFUSALS or request._consumed:
-                    raise ConnectionTerminated(
-                        f"{exc}; not retried", error_code=7, last_stream_id=0
-                    ) from exc
-            except ConnectionNotUsed as exc:
-                replayable = request._stream is None and request.method in IDEMPOTENT
-                if retried or not replayable:
-                    why = "" if replayable else f": {request.method} is not retried automatically"
-                    raise ConnectionNotUsed(f"{exc}{why}") from exc
-                retried = True
+                # The server did not process it: send it again on another connection if
+                # the policy allows (it raises the caller's error when not).
+                retry = retry.increment(request.method, exc, replayable=not request._consumed)
 
     def _acquire(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
         deadline = None if timeout.pool is None else SyncClock.now() + timeout.pool
@@ -141,7 +128,7 @@ class SyncConnectionPool:
     def _open(self, origin: Origin, timeout: Timeout) -> Connection:
         scheme, host, port = origin
         start = SyncClock.now()
-        stream = SyncNetwork.connect_tcp(host, port, timeout.connect)
+        stream = self._network.connect_tcp(host, port, timeout.connect)
         if scheme == "https":
             assert self._ssl_context is not None
             left = (
@@ -160,7 +147,7 @@ class SyncConnectionPool:
         if self._task_group is None:
             stream.close()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")
-        conn = SyncHTTP2Connection(stream, origin, self._h2_settings, on_close=self._on_h2_close)
+        conn = SyncHTTP2Connection(stream, self._h2_settings, on_close=self._on_h2_close)
         try:
             conn.start(self._task_group, timeout)
         except BaseException:
@@ -196,6 +183,6 @@ class SyncConnectionPool:
         """Close every connection; later requests raise ``ClientClosed``."""
         self._closed = True
         with self._lock:
-            conns = self._core.drain()
+            conns = self._core.remove_all()
         self._wake()
         self._close_all(conns)

@@ -1,22 +1,16 @@
-# GENERATED from src/hyperpy/_async/server_http11.py by scripts/unasync.py: do not edit.
+# GENERATED from src/hyperpy/_async/server/http11.py by scripts/unasync.py: do not edit.
 """The server side of one HTTP/1.1 connection: parse, call the handler, respond, repeat."""
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-import h11
-
-from .._backends import SyncClock, SyncStream
-from .._config import ServerLimits
-from .._core.h1 import COALESCE_LIMIT, NEED_DATA, H1Server, RequestRejected, coalesce
-from .._exceptions import ReadTimeout, RemoteProtocolError, TransportError
-from .._models import URL, Headers, Request, Response
-from .server_http2 import SyncServerHTTP2Connection
-
-if TYPE_CHECKING:
-    from .server import Server
+from ..._backends import SyncClock, SyncStream
+from ..._config import ServerLimits
+from ..._core.h1 import NEED_DATA, Data, EndOfMessage, H1Server, RequestHead, RequestRejected
+from ..._exceptions import ReadTimeout, RemoteProtocolError, TransportError
+from ..._models import URL, Headers, Request, Response
+from .context import H2CUpgrade, SyncServerContext
 
 logger = logging.getLogger("hyperpy.server")
 
@@ -28,12 +22,12 @@ _DISCARD_LIMIT = 1024 * 1024
 class SyncServerHTTP11Connection:
     """Serves requests from one client connection until it closes or the server drains."""
 
-    def __init__(self, server: Server, stream: SyncStream, initial: bytes) -> None:
-        self._server = server
+    def __init__(self, context: SyncServerContext, stream: SyncStream, initial: bytes) -> None:
+        self._context = context
         self._stream = stream
-        self._limits: ServerLimits = server.limits
-        self._h1 = H1Server(server.limits)
-        if initial:  # h11 takes b"" as the end of the stream
+        self._limits: ServerLimits = context.limits
+        self._h1 = H1Server(context.limits)
+        if initial:  # b"" would mean the end of the stream
             self._h1.receive(initial)
         self._scheme = "https" if stream.is_tls else "http"
         self._client: tuple[str, int] | None
@@ -43,23 +37,23 @@ class SyncServerHTTP11Connection:
             self._client = None
         self._busy = False
         self._closed = False
-        self._upgraded: SyncServerHTTP2Connection | None = None
+        self._upgrade: H2CUpgrade | None = None
 
-    def drain(self) -> None:
+    def begin_shutdown(self) -> None:
         """Graceful shutdown: finish the request in flight (answered with
         ``Connection: close``), or close now if idle."""
-        self._h1.drain()
+        self._h1.close_after_response()
         if not self._busy and not self._closed:  # a closing connection closes itself
             self._closed = True
-            self._server.spawn_task(self._stream.close)
+            self._context.spawn_task(self._stream.close)
 
     def abort(self) -> None:
         self._closed = True
-        if self._upgraded is not None:
-            self._upgraded.abort()
         self._stream.close()
 
-    def run(self) -> None:
+    def run(self) -> H2CUpgrade | None:
+        """Serve requests until the connection ends; returns the upgrade if the
+        client switched it to HTTP/2 (h2c), for the server to continue."""
         h1 = self._h1
         first = True
         while not self._closed:
@@ -67,7 +61,7 @@ class SyncServerHTTP11Connection:
                 event = self._next_request(first)
             except RequestRejected as rejected:
                 self._reject(rejected.status, rejected.detail)
-                return
+                return None
             except (ReadTimeout, TransportError):
                 break  # idle or slow client, or it went away: nothing in flight to answer
             if event is None:
@@ -80,11 +74,14 @@ class SyncServerHTTP11Connection:
                 self._busy = False
             if not keep or not h1.try_reuse():
                 break
+        if self._upgrade is not None:
+            return self._upgrade  # the stream is HTTP/2's now: leave it open
         if not self._closed:
             self._closed = True
-            self._stream.close_after_flush()
+            self._stream.close_lingering()
+        return None
 
-    def _next_request(self, first: bool) -> h11.Request | None:
+    def _next_request(self, first: bool) -> RequestHead | None:
         """The next request head; None when the client closed between requests."""
         h1 = self._h1
         limits = self._limits
@@ -92,10 +89,10 @@ class SyncServerHTTP11Connection:
         started: float | None = None
         while True:
             event = h1.next_event()
-            if type(event) is h11.Request:
+            if type(event) is RequestHead:
                 return event
             if event is not NEED_DATA:
-                return None  # ConnectionClosed (or PAUSED, which cannot happen here)
+                return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
                 timeout = idle_limit
             elif limits.header_read_timeout is None:
@@ -109,10 +106,10 @@ class SyncServerHTTP11Connection:
                 started = SyncClock.now()
             h1.receive(data)
 
-    def _exchange(self, head: h11.Request) -> bool:
+    def _exchange(self, head: RequestHead) -> bool:
         """Run the handler for one request and send its response; True to keep going."""
         h1 = self._h1
-        headers = Headers.from_raw(list(head.headers))
+        headers = Headers.from_raw(head.headers)
         host = headers.get("host") or "{}:{}".format(*self._stream.sockname)
         target = head.target.decode("latin-1")
         try:
@@ -132,12 +129,12 @@ class SyncServerHTTP11Connection:
             client=self._client,
         )
         body.request = request
-        settings = self._h1.wants_h2c(list(head.headers)) if self._server.http2 else None
+        settings = self._h1.wants_h2c(head.headers) if self._context.http2 else None
         if settings is not None and not self._stream.is_tls:
-            self._upgrade_to_h2(settings, request)
+            self._switch_to_h2(settings, request)
             return False
         try:
-            response = self._server.call_app(request)
+            response = self._context.call_app(request)
         except RemoteProtocolError as exc:
             # The request body broke the protocol while the handler read it.
             self._reject(400, str(exc))
@@ -157,53 +154,39 @@ class SyncServerHTTP11Connection:
         h1 = self._h1
         send = self._stream.send_all
         write_timeout = self._limits.write_timeout
-        content = response._content
-        if content is None and response._stream is None:
-            content = b""
-        trailers = response.trailers.raw or None
-        if trailers is not None and not h1.trailers_allowed:
-            trailers = None
-        # Trailers travel only with chunked framing: no Content-Length then.
-        length = len(content) if content is not None and trailers is None else None
-        head = h1.start_response(
-            response.status,
-            response.headers.raw,
-            length,
-            response.reason.encode("latin-1"),
-        )
-        if content is not None:
-            pieces = [] if is_head or not content else h1.body(content)
-            tail = h1.end_response(trailers)
-            if len(content) <= COALESCE_LIMIT:
-                send(b"".join([head, *pieces, tail]), write_timeout)
-            else:
-                send(head, write_timeout)
-                for piece in pieces:
-                    send(piece, write_timeout)
-                send(tail, write_timeout)
+        reason = response.reason.encode("latin-1")
+        if not response.is_streaming:
+            buffers = h1.whole_response(
+                response.status,
+                response.headers.raw,
+                response._content or b"",
+                reason,
+                trailers=response.trailers.raw or None,
+                is_head=is_head,
+            )
+            for buffer in buffers:
+                send(buffer, write_timeout)
             return
+        head = h1.start_response(response.status, response.headers.raw, None, reason)
         send(head, write_timeout)
         try:
             if not is_head:
                 for chunk in response.iter_bytes():
-                    for piece in coalesce(h1.body(chunk)):
+                    for piece in h1.body(chunk):
                         send(piece, write_timeout)
         finally:
             response.close()
         # A streaming body may have set its trailers while it ran.
         send(h1.end_response(response.trailers.raw or None), write_timeout)
 
-    def _upgrade_to_h2(self, settings: bytes, request: Request) -> None:
-        """Answer ``Upgrade: h2c`` with 101 and serve the rest of the connection as
-        HTTP/2, the upgrading request being stream 1."""
+    def _switch_to_h2(self, settings: bytes, request: Request) -> None:
+        """Answer ``Upgrade: h2c`` with 101; ``run`` then hands the connection to the
+        server as HTTP/2, the upgrading request being stream 1."""
         self.next_body_event()  # the (empty) end of the upgrading request
         self._stream.send_all(self._h1.switch_protocols(), self._limits.write_timeout)
         request._stream = None
-        self._upgraded = SyncServerHTTP2Connection(
-            self._server, self._stream, self._h1.trailing_data, upgrade=(settings, request)
-        )
+        self._upgrade = H2CUpgrade(self._stream, settings, request, self._h1.trailing_data)
         self._closed = True  # from now on the HTTP/2 connection owns the stream
-        self._upgraded.run()
 
     def _reject(self, status: int, detail: str) -> None:
         """Answer a request we will not hand to the handler, then close cleanly."""
@@ -214,13 +197,13 @@ class SyncServerHTTP11Connection:
                 self._stream.send_all(data, self._limits.write_timeout)
         except TransportError:
             pass
-        self._stream.close_after_flush()
+        self._stream.close_lingering()
 
     def send_100_continue(self) -> None:
         if self._h1.expects_100_continue:
             self._stream.send_all(self._h1.continue_100(), self._limits.write_timeout)
 
-    def next_body_event(self) -> h11.Data | h11.EndOfMessage:
+    def next_body_event(self) -> Data | EndOfMessage:
         h1 = self._h1
         while True:
             try:
@@ -230,7 +213,7 @@ class SyncServerHTTP11Connection:
             if event is NEED_DATA:
                 data = self._stream.receive(65536, self._limits.body_read_timeout)
                 h1.receive(data)
-            elif type(event) is h11.Data or type(event) is h11.EndOfMessage:
+            elif type(event) is Data or type(event) is EndOfMessage:
                 return event
             else:
                 raise RemoteProtocolError("the client closed the connection mid-body")
@@ -247,7 +230,8 @@ class SyncServerRequestBody:
         self._conn = conn
         self._done = False
         self._started = False
-        # Read now: h11 forgets that the client waits for 100 Continue once we respond.
+        # Read now: the parser forgets that the client waits for 100 Continue once we
+        # respond.
         self._expects_continue = conn.expects_100_continue
         self.received = 0
         self.request: Request | None = None  # set once the Request wraps this body
@@ -263,12 +247,12 @@ class SyncServerRequestBody:
             # The client waits for our go-ahead before sending the body (RFC 9110 §10.1.1).
             self._conn.send_100_continue()
         event = self._conn.next_body_event()
-        if isinstance(event, h11.Data):
+        if isinstance(event, Data):
             self.received += len(event.data)
-            return bytes(event.data)
+            return event.data
         self._done = True
-        if event.headers and self.request is not None:
-            self.request.trailers = Headers.from_raw(list(event.headers))
+        if event.trailers and self.request is not None:
+            self.request.trailers = Headers.from_raw(event.trailers)
         raise StopIteration
 
     def discard_rest(self) -> bool:
@@ -285,7 +269,7 @@ class SyncServerRequestBody:
         try:
             while discarded <= _DISCARD_LIMIT:
                 event = self._conn.next_body_event()
-                if isinstance(event, h11.EndOfMessage):
+                if isinstance(event, EndOfMessage):
                     self._done = True
                     return True
                 discarded += len(event.data)

@@ -1,24 +1,48 @@
+# GENERATED from src/hyperpy/_async/client/client.py by scripts/unasync.py: do not edit.
 """The client: builds requests, sends them over pooled connections, returns responses."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode, urljoin
 
-from .._backends import AsyncTaskGroup
-from .._config import H2Settings, Timeout, TimeoutTypes, VerifyTypes, client_ssl_context, to_timeout
-from .._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
-from .pool import AsyncConnectionPool
+from ..._backends import SyncNetwork, SyncSocketNetwork
+from ..._config import (
+    H2Settings,
+    Timeout,
+    TimeoutTypes,
+    VerifyTypes,
+    client_ssl_context,
+    to_timeout,
+)
+from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
+from ..._version import __version__
+from ..background import SyncBackgroundTasks
+from .pool import SyncConnectionPool
 
-USER_AGENT = "hyperpy/0.1"
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+USER_AGENT = f"hyperpy/{__version__}"
 QueryTypes = dict[str, Any] | list[tuple[str, Any]] | str | None
-_DEFAULT = object()
+_DEFAULT: Any = object()
 
 
-class AsyncClient:
+class RequestOptions(TypedDict, total=False):
+    """What a request may carry besides its method and URL (see ``build_request``)."""
+
+    params: QueryTypes
+    headers: HeaderTypes
+    content: ContentTypes
+    text: str | None
+    json: Any
+    data: dict[str, Any] | None
+
+
+class Client:
     """An HTTP/1.1 and HTTP/2 client with a connection pool.
 
     Use it as a context manager (required for HTTP/2, whose connections each
@@ -47,6 +71,7 @@ class AsyncClient:
         max_keepalive_connections: int | None = 20,
         keepalive_expiry: float | None = 90.0,
         h2_settings: H2Settings = H2Settings(),
+        network: SyncNetwork | None = None,
     ) -> None:
         self.timeout = to_timeout(timeout)
         self.headers = Headers([(b"user-agent", USER_AGENT.encode()), (b"accept", b"*/*")])
@@ -56,8 +81,9 @@ class AsyncClient:
         alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
         self._verify = verify
         self._alpn = alpn
-        self._task_group: AsyncTaskGroup | None = None
-        self._pool = AsyncConnectionPool(
+        self._background = SyncBackgroundTasks()
+        self._pool = SyncConnectionPool(
+            network=network if network is not None else SyncSocketNetwork(),
             ssl_context=None,
             http1=http1,
             http2=http2,
@@ -74,29 +100,25 @@ class AsyncClient:
         """How many connections this client has opened so far."""
         return self._pool.connections_opened
 
-    async def __aenter__(self) -> AsyncClient:
-        self._task_group = AsyncTaskGroup()
-        await self._task_group.__aenter__()
-        self._pool._task_group = self._task_group
+    def __enter__(self) -> Client:
+        self._pool._task_group = self._background.open()
         return self
 
-    async def __aexit__(
+    def __exit__(
         self,
         exc_type: type[BaseException] | None = None,
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
         try:
-            await self.aclose()
+            self.close()
         finally:
-            if self._task_group is not None:
-                self._task_group.cancel()
-                await self._task_group.__aexit__(exc_type, exc, tb)
-                self._task_group = None
+            self._pool._task_group = None
+            self._background.close(exc_type, exc, tb, cancel=True)
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Close every connection. Requests after this raise ``ClientClosed``."""
-        await self._pool.aclose()
+        self._pool.close()
 
     def build_request(
         self,
@@ -134,101 +156,89 @@ class AsyncClient:
             merged.setdefault("content-type", "application/x-www-form-urlencoded")
         return Request(method, parsed, headers=merged, content=content, text=text, json=json)
 
-    async def send(
-        self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT
-    ) -> Response:
+    def send(self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT) -> Response:
         """Send a built request. Unless ``stream``, the body is read before returning."""
         if request.url.scheme == "https" and self._pool._ssl_context is None:
             self._pool._ssl_context = client_ssl_context(self._verify, self._alpn)
         limits = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
-        response = await self._pool.handle_request(request, limits)
+        response = self._pool.handle_request(request, limits)
         if not stream:
             try:
-                await response.aread()
+                response.read()
             except BaseException:
-                await response.aclose()
+                response.close()
                 raise
         return response
 
-    async def request(
+    def request(
         self,
         method: str,
         url: str | URL,
         *,
-        params: QueryTypes = None,
-        headers: HeaderTypes = None,
-        content: ContentTypes = None,
-        text: str | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
         timeout: Any = _DEFAULT,
+        **options: Unpack[RequestOptions],
     ) -> Response:
-        """Send a request and return the response with its body read."""
-        request = self.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            text=text,
-            json=json,
-            data=data,
-        )
-        return await self.send(request, timeout=timeout)
+        """Send a request and return the response with its body read.
 
-    @asynccontextmanager
-    async def stream(
+        ``options`` are those of ``build_request``; ``timeout`` overrides the
+        client's for this request.
+        """
+        request = self.build_request(method, url, **options)
+        return self.send(request, timeout=timeout)
+
+    @contextmanager
+    def stream(
         self,
         method: str,
         url: str | URL,
         *,
-        params: QueryTypes = None,
-        headers: HeaderTypes = None,
-        content: ContentTypes = None,
-        text: str | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
         timeout: Any = _DEFAULT,
-    ) -> AsyncIterator[Response]:
+        **options: Unpack[RequestOptions],
+    ) -> Iterator[Response]:
         """Send a request; yield the response before its body is read.
 
         Iterate the body with ``aiter_bytes()``; leaving the block releases the
         connection (closing it if the body was not read to the end).
         """
-        request = self.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            text=text,
-            json=json,
-            data=data,
-        )
-        response = await self.send(request, stream=True, timeout=timeout)
+        request = self.build_request(method, url, **options)
+        response = self.send(request, stream=True, timeout=timeout)
         try:
             yield response
         finally:
-            await response.aclose()
+            response.close()
 
-    async def get(self, url: str | URL, **kwargs: Any) -> Response:
+    def get(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
         """GET ``url``; keyword arguments as for ``request``."""
-        return await self.request("GET", url, **kwargs)
+        return self.request("GET", url, timeout=timeout, **options)
 
-    async def head(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("HEAD", url, **kwargs)
+    def head(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("HEAD", url, timeout=timeout, **options)
 
-    async def options(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("OPTIONS", url, **kwargs)
+    def options(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("OPTIONS", url, timeout=timeout, **options)
 
-    async def delete(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("DELETE", url, **kwargs)
+    def delete(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("DELETE", url, timeout=timeout, **options)
 
-    async def post(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("POST", url, **kwargs)
+    def post(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("POST", url, timeout=timeout, **options)
 
-    async def put(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("PUT", url, **kwargs)
+    def put(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("PUT", url, timeout=timeout, **options)
 
-    async def patch(self, url: str | URL, **kwargs: Any) -> Response:
-        return await self.request("PATCH", url, **kwargs)
+    def patch(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return self.request("PATCH", url, timeout=timeout, **options)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Union
 
-from .._backends import (
+from ..._backends import (
     AsyncClock,
     AsyncEvent,
     AsyncNetwork,
@@ -13,22 +13,16 @@ from .._backends import (
     AsyncStateLock,
     AsyncTaskGroup,
 )
-from .._config import H2Settings, Timeout
-from .._core.pool import CONNECT, USE, Origin, PoolCore
-from .._exceptions import ClientClosed, ConnectionTerminated, PoolTimeout
-from .._models import Request, Response
+from ..._config import H2Settings, Timeout
+from ..._core.pool import CONNECT, USE, Origin, PoolCore
+from ..._core.retry import Retry
+from ..._exceptions import ClientClosed, PoolTimeout, RequestNotProcessed
+from ..._models import Request, Response
+from ..waitlist import AsyncWaitList
 from .http2 import AsyncHTTP2Connection
-from .http2_base import RequestNotProcessed
-from .http11 import AsyncHTTP11Connection, ConnectionNotUsed
-from .waitlist import AsyncWaitList
+from .http11 import AsyncHTTP11Connection
 
 Connection = Union[AsyncHTTP11Connection, AsyncHTTP2Connection]
-
-# Methods that may be sent again when a reused connection proves to have been closed
-# before the server saw the request (RFC 9110 §9.2.2).
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-# How many times one request may be refused unprocessed (GOAWAY) before we give up.
-_MAX_REFUSALS = 3
 
 
 class AsyncConnectionPool:
@@ -37,6 +31,7 @@ class AsyncConnectionPool:
     def __init__(
         self,
         *,
+        network: AsyncNetwork,
         ssl_context: ssl.SSLContext | None,
         http1: bool,
         http2: bool,
@@ -46,7 +41,10 @@ class AsyncConnectionPool:
         max_keepalive: int | None,
         keepalive_expiry: float | None,
         task_group: AsyncTaskGroup | None,
+        retry: Retry = Retry(),
     ) -> None:
+        self._network = network
+        self._retry = retry
         self._ssl_context = ssl_context
         self._http1 = http1
         self._http2 = http2
@@ -70,26 +68,15 @@ class AsyncConnectionPool:
         """Send ``request`` over a pooled connection; return once the head arrived."""
         origin = request.url.origin
         may_multiplex = self._may_multiplex(origin)
-        retried = False
-        refusals = 0
+        retry = self._retry
         while True:
             conn = await self._acquire(origin, may_multiplex, timeout)
             try:
                 return await conn.handle_request(request, timeout, self._release)
             except RequestNotProcessed as exc:
-                # GOAWAY or REFUSED_STREAM proves the server never processed it: send it
-                # again on another connection, whatever the method, if the body allows.
-                refusals += 1
-                if refusals > _MAX_REFUSALS or request._consumed:
-                    raise ConnectionTerminated(
-                        f"{exc}; not retried", error_code=7, last_stream_id=0
-                    ) from exc
-            except ConnectionNotUsed as exc:
-                replayable = request._stream is None and request.method in IDEMPOTENT
-                if retried or not replayable:
-                    why = "" if replayable else f": {request.method} is not retried automatically"
-                    raise ConnectionNotUsed(f"{exc}{why}") from exc
-                retried = True
+                # The server did not process it: send it again on another connection if
+                # the policy allows (it raises the caller's error when not).
+                retry = retry.increment(request.method, exc, replayable=not request._consumed)
 
     async def _acquire(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
         deadline = None if timeout.pool is None else AsyncClock.now() + timeout.pool
@@ -140,7 +127,7 @@ class AsyncConnectionPool:
     async def _open(self, origin: Origin, timeout: Timeout) -> Connection:
         scheme, host, port = origin
         start = AsyncClock.now()
-        stream = await AsyncNetwork.connect_tcp(host, port, timeout.connect)
+        stream = await self._network.connect_tcp(host, port, timeout.connect)
         if scheme == "https":
             assert self._ssl_context is not None
             left = (
@@ -159,7 +146,7 @@ class AsyncConnectionPool:
         if self._task_group is None:
             await stream.aclose()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")
-        conn = AsyncHTTP2Connection(stream, origin, self._h2_settings, on_close=self._on_h2_close)
+        conn = AsyncHTTP2Connection(stream, self._h2_settings, on_close=self._on_h2_close)
         try:
             await conn.start(self._task_group, timeout)
         except BaseException:
@@ -195,6 +182,6 @@ class AsyncConnectionPool:
         """Close every connection; later requests raise ``ClientClosed``."""
         self._closed = True
         with self._lock:
-            conns = self._core.drain()
+            conns = self._core.remove_all()
         self._wake()
         await self._close_all(conns)

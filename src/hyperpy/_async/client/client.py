@@ -1,25 +1,47 @@
-# GENERATED from src/hyperpy/_async/client.py by scripts/unasync.py: do not edit.
 """The client: builds requests, sends them over pooled connections, returns responses."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode, urljoin
 
-from .._backends import SyncTaskGroup
-from .._config import H2Settings, Timeout, TimeoutTypes, VerifyTypes, client_ssl_context, to_timeout
-from .._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
-from .pool import SyncConnectionPool
+from ..._backends import AsyncNetwork, AsyncSocketNetwork
+from ..._config import (
+    H2Settings,
+    Timeout,
+    TimeoutTypes,
+    VerifyTypes,
+    client_ssl_context,
+    to_timeout,
+)
+from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
+from ..._version import __version__
+from ..background import AsyncBackgroundTasks
+from .pool import AsyncConnectionPool
 
-USER_AGENT = "hyperpy/0.1"
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+USER_AGENT = f"hyperpy/{__version__}"
 QueryTypes = dict[str, Any] | list[tuple[str, Any]] | str | None
-_DEFAULT = object()
+_DEFAULT: Any = object()
 
 
-class Client:
+class RequestOptions(TypedDict, total=False):
+    """What a request may carry besides its method and URL (see ``build_request``)."""
+
+    params: QueryTypes
+    headers: HeaderTypes
+    content: ContentTypes
+    text: str | None
+    json: Any
+    data: dict[str, Any] | None
+
+
+class AsyncClient:
     """An HTTP/1.1 and HTTP/2 client with a connection pool.
 
     Use it as a context manager (required for HTTP/2, whose connections each
@@ -48,6 +70,7 @@ class Client:
         max_keepalive_connections: int | None = 20,
         keepalive_expiry: float | None = 90.0,
         h2_settings: H2Settings = H2Settings(),
+        network: AsyncNetwork | None = None,
     ) -> None:
         self.timeout = to_timeout(timeout)
         self.headers = Headers([(b"user-agent", USER_AGENT.encode()), (b"accept", b"*/*")])
@@ -57,8 +80,9 @@ class Client:
         alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
         self._verify = verify
         self._alpn = alpn
-        self._task_group: SyncTaskGroup | None = None
-        self._pool = SyncConnectionPool(
+        self._background = AsyncBackgroundTasks()
+        self._pool = AsyncConnectionPool(
+            network=network if network is not None else AsyncSocketNetwork(),
             ssl_context=None,
             http1=http1,
             http2=http2,
@@ -75,29 +99,25 @@ class Client:
         """How many connections this client has opened so far."""
         return self._pool.connections_opened
 
-    def __enter__(self) -> Client:
-        self._task_group = SyncTaskGroup()
-        self._task_group.__enter__()
-        self._pool._task_group = self._task_group
+    async def __aenter__(self) -> AsyncClient:
+        self._pool._task_group = await self._background.open()
         return self
 
-    def __exit__(
+    async def __aexit__(
         self,
         exc_type: type[BaseException] | None = None,
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
         try:
-            self.close()
+            await self.aclose()
         finally:
-            if self._task_group is not None:
-                self._task_group.cancel()
-                self._task_group.__exit__(exc_type, exc, tb)
-                self._task_group = None
+            self._pool._task_group = None
+            await self._background.close(exc_type, exc, tb, cancel=True)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         """Close every connection. Requests after this raise ``ClientClosed``."""
-        self._pool.close()
+        await self._pool.aclose()
 
     def build_request(
         self,
@@ -135,99 +155,91 @@ class Client:
             merged.setdefault("content-type", "application/x-www-form-urlencoded")
         return Request(method, parsed, headers=merged, content=content, text=text, json=json)
 
-    def send(self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT) -> Response:
+    async def send(
+        self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT
+    ) -> Response:
         """Send a built request. Unless ``stream``, the body is read before returning."""
         if request.url.scheme == "https" and self._pool._ssl_context is None:
             self._pool._ssl_context = client_ssl_context(self._verify, self._alpn)
         limits = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
-        response = self._pool.handle_request(request, limits)
+        response = await self._pool.handle_request(request, limits)
         if not stream:
             try:
-                response.read()
+                await response.aread()
             except BaseException:
-                response.close()
+                await response.aclose()
                 raise
         return response
 
-    def request(
+    async def request(
         self,
         method: str,
         url: str | URL,
         *,
-        params: QueryTypes = None,
-        headers: HeaderTypes = None,
-        content: ContentTypes = None,
-        text: str | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
         timeout: Any = _DEFAULT,
+        **options: Unpack[RequestOptions],
     ) -> Response:
-        """Send a request and return the response with its body read."""
-        request = self.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            text=text,
-            json=json,
-            data=data,
-        )
-        return self.send(request, timeout=timeout)
+        """Send a request and return the response with its body read.
 
-    @contextmanager
-    def stream(
+        ``options`` are those of ``build_request``; ``timeout`` overrides the
+        client's for this request.
+        """
+        request = self.build_request(method, url, **options)
+        return await self.send(request, timeout=timeout)
+
+    @asynccontextmanager
+    async def stream(
         self,
         method: str,
         url: str | URL,
         *,
-        params: QueryTypes = None,
-        headers: HeaderTypes = None,
-        content: ContentTypes = None,
-        text: str | None = None,
-        json: Any = None,
-        data: dict[str, Any] | None = None,
         timeout: Any = _DEFAULT,
-    ) -> Iterator[Response]:
+        **options: Unpack[RequestOptions],
+    ) -> AsyncIterator[Response]:
         """Send a request; yield the response before its body is read.
 
         Iterate the body with ``aiter_bytes()``; leaving the block releases the
         connection (closing it if the body was not read to the end).
         """
-        request = self.build_request(
-            method,
-            url,
-            params=params,
-            headers=headers,
-            content=content,
-            text=text,
-            json=json,
-            data=data,
-        )
-        response = self.send(request, stream=True, timeout=timeout)
+        request = self.build_request(method, url, **options)
+        response = await self.send(request, stream=True, timeout=timeout)
         try:
             yield response
         finally:
-            response.close()
+            await response.aclose()
 
-    def get(self, url: str | URL, **kwargs: Any) -> Response:
+    async def get(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
         """GET ``url``; keyword arguments as for ``request``."""
-        return self.request("GET", url, **kwargs)
+        return await self.request("GET", url, timeout=timeout, **options)
 
-    def head(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("HEAD", url, **kwargs)
+    async def head(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("HEAD", url, timeout=timeout, **options)
 
-    def options(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("OPTIONS", url, **kwargs)
+    async def options(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("OPTIONS", url, timeout=timeout, **options)
 
-    def delete(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("DELETE", url, **kwargs)
+    async def delete(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("DELETE", url, timeout=timeout, **options)
 
-    def post(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("POST", url, **kwargs)
+    async def post(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("POST", url, timeout=timeout, **options)
 
-    def put(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("PUT", url, **kwargs)
+    async def put(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("PUT", url, timeout=timeout, **options)
 
-    def patch(self, url: str | URL, **kwargs: Any) -> Response:
-        return self.request("PATCH", url, **kwargs)
+    async def patch(
+        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
+    ) -> Response:
+        return await self.request("PATCH", url, timeout=timeout, **options)

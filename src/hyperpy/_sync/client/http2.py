@@ -1,23 +1,20 @@
+# GENERATED from src/hyperpy/_async/client/http2.py by scripts/unasync.py: do not edit.
 """A client HTTP/2 connection: many concurrent requests, one per stream."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
-from .._backends import AsyncClock, AsyncEvent, AsyncShield, AsyncStream, AsyncTaskGroup
-from .._config import H2Settings, Timeout
-from .._core.h2 import CANCEL, REFUSED_STREAM, H2Protocol, request_headers, split_pseudo
-from .._core.pool import Origin
-from .._exceptions import PoolTimeout, RemoteProtocolError, TransportError
-from .._models import Headers, Request, Response
-from .http2_base import AsyncHTTP2Base, RequestNotProcessed, StopSending
-
-# Called once per exchange with (connection, reusable): the pool's bookkeeping.
-Release = Callable[[Any, bool], list[Any]]
+from ..._backends import SyncClock, SyncEvent, SyncStream, SyncTaskGroup
+from ..._config import H2Settings, Timeout
+from ..._core.h2 import ErrorCodes, Fields, H2Protocol, request_headers, response_status
+from ..._exceptions import PoolTimeout, RemoteProtocolError, RequestNotProcessed, TransportError
+from ..._models import Headers, Request, Response
+from ..http2_base import StopSending, SyncHTTP2Base
+from .body import Release, SyncResponseBody
 
 
-class AsyncHTTP2Connection(AsyncHTTP2Base):
+class SyncHTTP2Connection(SyncHTTP2Base):
     """Multiplexes requests over one HTTP/2 connection.
 
     Requests beyond the server's MAX_CONCURRENT_STREAMS wait here for a free
@@ -28,14 +25,12 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
 
     def __init__(
         self,
-        stream: AsyncStream,
-        origin: Origin,
+        stream: SyncStream,
         settings: H2Settings,
-        on_close: Callable[[AsyncHTTP2Connection], None],
+        on_close: Callable[[SyncHTTP2Connection], None],
     ) -> None:
         super().__init__(stream, H2Protocol(client_side=True, settings=settings), settings)
-        self._origin = origin
-        self._on_close: Callable[[AsyncHTTP2Connection], None] | None = on_close
+        self._on_close: Callable[[SyncHTTP2Connection], None] | None = on_close
         self.requests = 0
 
     @property
@@ -46,16 +41,16 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
     def is_stale(self) -> bool:
         return not self.is_available
 
-    async def start(self, task_group: AsyncTaskGroup, timeout: Timeout) -> None:
+    def start(self, task_group: SyncTaskGroup, timeout: Timeout) -> None:
         """Send our preface and settings; start the reader in ``task_group``."""
         self._write_timeout = timeout.write
         with self._lock:
             self._core.start()
             self._queue_locked()
-        await self._flush()
+        self._flush()
         task_group.start_soon(self._read_loop)
 
-    async def handle_request(
+    def handle_request(
         self,
         request: Request,
         timeout: Timeout,
@@ -64,7 +59,7 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
         """Send ``request`` on a new stream; return once the response head arrived."""
         self.requests += 1
         try:
-            sid = await self._open_stream(request, timeout)
+            sid = self._open_stream(request, timeout)
         except BaseException:
             release(self, self.is_available)
             raise
@@ -72,33 +67,30 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
             # Our HEADERS, unless another task sent them already. If this fails, the
             # stream's own state says what happened to it (a response may even have
             # come in full before the peer closed): _wait_headers reports it.
-            await self._flush_quietly()
+            self._flush_quietly()
             if request._content or request._stream is not None:
-                await self._send_body(sid, request, timeout)
-            stream = await self._wait_headers(sid, timeout.read)
+                self._send_body(sid, request, timeout)
+            stream = self._wait_headers(sid, timeout.read)
         except BaseException as exc:
             refused = self._refused_error(sid, exc)
-            await self._finish_stream(sid, CANCEL)
-            release(self, self.is_available)
-            await self.close_if_retired()
+            self.end_exchange(sid, False, release)
             if refused is not None:
                 raise refused from exc
             raise
         assert stream.headers is not None
-        pseudo, fields = split_pseudo(stream.headers)
         try:
-            status = int(pseudo[b":status"])
-        except (KeyError, ValueError):
-            await self._finish_stream(sid, 1)  # PROTOCOL_ERROR
+            status, fields = response_status(stream.headers)
+        except RemoteProtocolError:
+            self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
             release(self, self.is_available)
-            raise RemoteProtocolError("response without a valid :status") from None
+            raise
         response = Response(
             status, headers=Headers.from_raw(fields), http_version="2", request=request
         )
-        response._stream = AsyncHTTP2ResponseBody(self, sid, timeout, release, response)
+        response._stream = SyncResponseBody(self, sid, timeout.read, release, response)
         return response
 
-    async def _open_stream(self, request: Request, timeout: Timeout) -> int:
+    def _open_stream(self, request: Request, timeout: Timeout) -> int:
         url = request.url
         headers = request_headers(
             request.method, url.scheme, url.authority, url.target, request.headers.raw
@@ -106,9 +98,9 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
         if request._content is not None and "content-length" not in request.headers:
             headers.append((b"content-length", str(len(request._content)).encode()))
         end_stream = not request._content and request._stream is None
-        deadline = None if timeout.pool is None else AsyncClock.now() + timeout.pool
+        deadline = None if timeout.pool is None else SyncClock.now() + timeout.pool
         while True:
-            waiter: AsyncEvent | None = None
+            waiter: SyncEvent | None = None
             with self._lock:
                 if not self.is_available:
                     # Nothing was sent: the pool may send it on another connection.
@@ -121,8 +113,8 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
                     waiter = self._conn_waiters.register()
             if waiter is None:
                 return sid  # the caller flushes, so a failed send still finishes the stream
-            remaining = None if deadline is None else deadline - AsyncClock.now()
-            if (remaining is not None and remaining <= 0) or not await waiter.wait(remaining):
+            remaining = None if deadline is None else deadline - SyncClock.now()
+            if (remaining is not None and remaining <= 0) or not waiter.wait(remaining):
                 with self._lock:
                     self._conn_waiters.discard(waiter)
                 raise PoolTimeout("no HTTP/2 stream became free in time")
@@ -139,29 +131,49 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
             return None
         with self._lock:
             stream = self._core.streams.get(sid)
-            if stream is None or not (stream.refused or stream.reset_code == REFUSED_STREAM):
+            if stream is None:
                 return None
-        return RequestNotProcessed(f"stream {sid} was refused by the peer ({exc})")
+            error = self._refusal_locked(stream)
+        if error is None:
+            return None
+        return RequestNotProcessed(
+            f"{error} ({exc})", error_code=error.error_code, last_stream_id=error.last_stream_id
+        )
 
-    async def _send_body(self, sid: int, request: Request, timeout: Timeout) -> None:
+    def _send_body(self, sid: int, request: Request, timeout: Timeout) -> None:
         trailers = request.trailers.raw or None
         try:
             if request._content is not None:
-                await self._send_data(sid, request._content, trailers is None, timeout.write)
+                self._send_data(sid, request._content, trailers is None, timeout.write)
                 if trailers is not None:
-                    await self._end_stream(sid, trailers)
+                    self._end_stream(sid, trailers)
                 return
-            async for chunk in request.aiter_bytes():
-                await self._send_data(sid, chunk, False, timeout.write)
-            await self._end_stream(sid, trailers)
+            for chunk in request.iter_bytes():
+                self._send_data(sid, chunk, False, timeout.write)
+            self._end_stream(sid, trailers)
         except StopSending:
             pass  # the server answered and reset with NO_ERROR: read its response
 
-    async def close_if_retired(self) -> None:
+    # -- the body source (see body.AsyncBodySource); the key is the stream id.
+
+    def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
+        return self._read_chunk(key, timeout)
+
+    def body_trailers(self, key: int) -> Fields | None:
+        with self._lock:
+            return self._core.streams[key].trailers
+
+    def end_exchange(self, key: int, complete: bool, release: Release) -> None:
+        """Release the stream: reset it unless both sides finished it."""
+        self._finish_stream(key, ErrorCodes.CANCEL)
+        release(self, self.is_available)
+        self.close_if_retired()
+
+    def close_if_retired(self) -> None:
         """After GOAWAY the connection serves only its streams in flight: close it
         once the last one is done, rather than waiting for the server to."""
         if not self._closed and not self._core.accepting_streams and not self._core.streams:
-            await self.aclose()
+            self.close()
 
     def _on_failed(self) -> None:
         self._notify_pool()
@@ -175,63 +187,10 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
         if on_close is not None:
             on_close(self)
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         """Say GOAWAY and close; streams still open fail with a typed error."""
         if self._closed:
             return
         self._closed = True
         self._notify_pool()
-        with self._lock:
-            if self._error is None:
-                self._core.close()
-                self._queue_locked()
-        with AsyncShield(1.0):
-            await self._flush_quietly()
-            await self._stream.aclose()
-
-
-class AsyncHTTP2ResponseBody:
-    """A response body read from one stream; credit returns to the server as it is read."""
-
-    def __init__(
-        self,
-        conn: AsyncHTTP2Connection,
-        sid: int,
-        timeout: Timeout,
-        release: Release,
-        response: Response,
-    ) -> None:
-        self._conn = conn
-        self._sid = sid
-        self._timeout = timeout
-        self._release: Release | None = release
-        self._response = response
-
-    def __aiter__(self) -> AsyncHTTP2ResponseBody:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if self._release is None:
-            raise StopAsyncIteration
-        try:
-            data = await self._conn._read_chunk(self._sid, self._timeout.read)
-        except BaseException:
-            await self.aclose()
-            raise
-        if data is not None:
-            return data
-        with self._conn._lock:
-            trailers = self._conn._core.streams[self._sid].trailers
-        if trailers:
-            self._response.trailers = Headers.from_raw(trailers)
-        await self.aclose()
-        raise StopAsyncIteration
-
-    async def aclose(self) -> None:
-        """Release the stream: reset it if the body was not read to the end."""
-        release, self._release = self._release, None
-        if release is None:
-            return
-        await self._conn._finish_stream(self._sid, CANCEL)
-        release(self._conn, self._conn.is_available)
-        await self._conn.close_if_retired()
+        self._close_connection()

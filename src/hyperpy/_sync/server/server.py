@@ -1,38 +1,39 @@
-# GENERATED from src/hyperpy/_async/server.py by scripts/unasync.py: do not edit.
+# GENERATED from src/hyperpy/_async/server/server.py by scripts/unasync.py: do not edit.
 """The server: accepts connections, picks HTTP/1.1 or HTTP/2 for each, drains on shutdown."""
 
 from __future__ import annotations
 
 import logging
-import ssl
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Union
 
-from .._backends import (
+from ..._backends import (
+    Address,
     SyncClock,
     SyncEvent,
-    SyncHandler,
     SyncListener,
+    SyncNetwork,
     SyncSemaphore,
     SyncShield,
+    SyncSocketNetwork,
     SyncStateLock,
     SyncStream,
-    SyncTaskFn,
     SyncTaskGroup,
     SyncTaskStatus,
 )
-from .._config import H2Settings, ServerLimits, server_ssl_context
-from .._exceptions import ReadError, TransportError
-from .._models import Request, Response
-from .server_http2 import SyncServerHTTP2Connection
-from .server_http11 import SyncServerHTTP11Connection
+from ..._config import H2Settings, ServerLimits, server_ssl_context
+from ..._core.h2 import PREFACE
+from ..._exceptions import ReadError, TransportError
+from ..._models import Request, Response
+from ..._types import SyncHandler, SyncTaskFn
+from ..background import SyncBackgroundTasks
+from .http2 import SyncServerHTTP2Connection
+from .http11 import SyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
 ServerConnection = Union[SyncServerHTTP11Connection, SyncServerHTTP2Connection]
-Address = tuple[str, int]
-
-H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class Server:
@@ -52,13 +53,14 @@ class Server:
         *,
         host: str = "127.0.0.1",
         port: int = 8000,
-        ssl: ssl.SSLContext | None = None,
+        ssl: SSLContext | None = None,
         certfile: str | None = None,
         keyfile: str | None = None,
         http2: bool = True,
         limits: ServerLimits = ServerLimits(),
         h2_settings: H2Settings = H2Settings(),
         backlog: int = 1024,
+        network: SyncNetwork | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -70,9 +72,10 @@ class Server:
         self.ssl_context = server_ssl_context(ssl, certfile, keyfile, alpn)
         self.backlog = backlog
         self.address: Address | None = None
+        self._network = network if network is not None else SyncSocketNetwork()
         self._listener: SyncListener | None = None
         self._task_group: SyncTaskGroup | None = None
-        self._owner: SyncTaskGroup | None = None
+        self._background = SyncBackgroundTasks()
         self._connections: set[ServerConnection] = set()
         # Connections still in TLS handshake or protocol detection: no request yet.
         self._opening: set[SyncStream] = set()
@@ -93,7 +96,7 @@ class Server:
 
     def serve(self, *, task_status: Any = SyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        listener = SyncListener.open(self.host, self.port, self.backlog)
+        listener = self._network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
         try:
@@ -133,16 +136,21 @@ class Server:
             return
         try:
             conn = self._open_connection(stream)
-            if conn is None:
-                return
-            with self._lock:
-                self._opening.discard(stream)
-                self._connections.add(conn)
-                self._idle.clear()
-                draining = self._draining
-            if draining:
-                conn.drain()
-            conn.run()
+            while conn is not None:
+                with self._lock:
+                    self._opening.discard(stream)
+                    self._connections.add(conn)
+                    self._idle.clear()
+                    draining = self._draining
+                if draining:
+                    conn.begin_shutdown()
+                upgrade = conn.run()
+                if upgrade is None:
+                    break
+                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream over.
+                with self._lock:
+                    self._connections.discard(conn)
+                conn = SyncServerHTTP2Connection(self, upgrade.stream, upgrade.initial, upgrade)
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
         except Exception:
@@ -160,6 +168,8 @@ class Server:
                 stream.close()
 
     def _open_connection(self, stream: SyncStream) -> ServerConnection | None:
+        """The connection for ``stream``: TLS first if configured, then HTTP/2 if ALPN
+        chose it or the client's first bytes are the h2 preface, else HTTP/1.1."""
         initial = b""
         if self.ssl_context is not None:
             stream = stream.start_tls(
@@ -173,12 +183,12 @@ class Server:
                 return SyncServerHTTP2Connection(self, stream, b"")
         elif self.http2:
             # Cleartext: prior-knowledge h2c starts with the connection preface.
-            while len(initial) < len(H2_PREFACE) and H2_PREFACE.startswith(initial):
+            while len(initial) < len(PREFACE) and PREFACE.startswith(initial):
                 data = stream.receive(65536, self.limits.header_read_timeout)
                 if not data:
                     break
                 initial += data
-            if initial.startswith(H2_PREFACE):
+            if initial.startswith(PREFACE):
                 return SyncServerHTTP2Connection(self, stream, initial)
         return SyncServerHTTP11Connection(self, stream, initial)
 
@@ -212,7 +222,7 @@ class Server:
         for stream in opening:
             stream.close()  # nothing was asked on it yet: nothing is lost
         for conn in conns:
-            conn.drain()
+            conn.begin_shutdown()
         start = SyncClock.now()
         self._idle.wait(grace)
         with self._lock:
@@ -230,12 +240,11 @@ class Server:
             self._task_group.cancel()
 
     def __enter__(self) -> Server:
-        self._owner = SyncTaskGroup()
-        self._owner.__enter__()
+        group = self._background.open()
         try:
-            self._owner.start(self.serve)
+            group.start(self.serve)
         except BaseException:
-            self._owner.__exit__(None, None, None)
+            self._background.close(cancel=False)
             raise
         return self
 
@@ -248,9 +257,7 @@ class Server:
         try:
             self.shutdown(grace=5.0)
         finally:
-            if self._owner is not None:
-                self._owner.__exit__(exc_type, exc, tb)
-                self._owner = None
+            self._background.close(exc_type, exc, tb, cancel=False)
 
     def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.

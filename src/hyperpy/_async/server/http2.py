@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from .._backends import AsyncShield, AsyncStream, AsyncTaskGroup
-from .._core.dates import http_date
-from .._core.h1 import SERVER_HEADER
-from .._core.h2 import (
-    INTERNAL_ERROR,
-    NO_ERROR,
-    PROTOCOL_ERROR,
+from ..._backends import AsyncShield, AsyncStream, AsyncTaskGroup
+from ..._core.h2 import (
     Changes,
+    ErrorCodes,
     H2Protocol,
     StreamState,
+    request_head,
     response_headers,
-    split_pseudo,
 )
-from .._exceptions import InvalidURL, TransportError
-from .._models import URL, Headers, Request, Response
-from .http2_base import AsyncHTTP2Base, StopSending
-
-if TYPE_CHECKING:
-    from .server import AsyncServer
+from ..._exceptions import InvalidURL, TransportError
+from ..._models import URL, Headers, Request, Response
+from ..http2_base import AsyncHTTP2Base, StopSending
+from .context import AsyncServerContext, H2CUpgrade
 
 logger = logging.getLogger("hyperpy.server")
 
@@ -37,38 +30,37 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
 
     def __init__(
         self,
-        server: AsyncServer,
+        context: AsyncServerContext,
         stream: AsyncStream,
         initial: bytes,
-        upgrade: tuple[bytes, Request] | None = None,
+        upgrade: H2CUpgrade | None = None,
     ) -> None:
-        super().__init__(
-            stream, H2Protocol(client_side=False, settings=server.h2_settings), server.h2_settings
-        )
-        self._server = server
+        settings = context.h2_settings
+        super().__init__(stream, H2Protocol(client_side=False, settings=settings), settings)
+        self._context = context
         self._initial = initial
         self._upgrade = upgrade
         self._scheme = "https" if stream.is_tls else "http"
         self._client = stream.peername
         self._handlers: AsyncTaskGroup | None = None
         self._finishing = False  # final GOAWAY sent: only lingering now
-        self._write_timeout = server.limits.write_timeout
+        self._write_timeout = context.limits.write_timeout
 
-    def drain(self) -> None:
+    def begin_shutdown(self) -> None:
         """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
         with self._lock:
             if self._core.goaway_sent is None and self._error is None:
                 goaway = self._core.send_goaway()
                 self._outbox.append(goaway)
                 self._outbox_bytes += len(goaway)
-        self._server.spawn_task(self._drain_step)
+        self._context.spawn_task(self._shutdown_step)
 
-    async def _drain_step(self) -> None:
+    async def _shutdown_step(self) -> None:
         try:
             await self._flush()
         except TransportError:
             return
-        await self._close_if_drained()
+        await self._close_if_done()
 
     async def abort(self) -> None:
         self._fail(TransportError("the server closed the connection"))
@@ -77,9 +69,10 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         await self._stream.aclose()
 
     async def run(self) -> None:
+        """Serve every stream until the connection ends."""
         with self._lock:
             if self._upgrade is not None:
-                self._core.start_upgraded(self._upgrade[0])
+                self._core.start_upgraded(self._upgrade.settings)
             else:
                 self._core.start()
             self._queue_locked()
@@ -90,7 +83,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
                 # Stream 1 is the HTTP/1.1 request that asked for the upgrade.
                 self._core.streams[1] = StreamState(1, headers=[], ended=True)
                 self._waiters(1)
-                handlers.start_soon(self._handle_stream, 1, self._upgrade[1])
+                handlers.start_soon(self._handle_stream, 1, self._upgrade.request)
             if self._initial:
                 with self._lock:
                     changes = self._core.receive(self._initial)
@@ -110,13 +103,13 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             return _LINGER
         if self._core.streams:
             return None
-        return self._server.limits.keep_alive_timeout
+        return self._context.limits.keep_alive_timeout
 
     async def _on_idle_timeout(self) -> None:
         if self._finishing:
             return
         with self._lock:
-            self._core.close(NO_ERROR)
+            self._core.close(ErrorCodes.NO_ERROR)
             self._queue_locked()
         with AsyncShield(1.0):
             await self._flush_quietly()
@@ -132,23 +125,23 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         request = upgraded if upgraded is not None else self._build_request(sid)
         try:
             if request is None:
-                await self._finish_stream(sid, PROTOCOL_ERROR)
+                await self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
                 return
             if upgraded is not None:
                 request._stream = None  # its body (none) came over HTTP/1.1
             else:
                 request._stream = AsyncHTTP2RequestBody(self, sid, request)
             try:
-                response = await self._server.call_app(request)
+                response = await self._context.call_app(request)
             except TransportError as exc:
                 # The handler's read of this stream failed (the client reset it, or
                 # its body timed out): end this stream only. Raised on, it would
                 # take down the handlers' task group and every stream beside it.
                 logger.debug("stream %d ended while its handler ran: %s", sid, exc)
-                await self._finish_stream(sid, INTERNAL_ERROR)
+                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
                 return
             if response is None:
-                await self._finish_stream(sid, INTERNAL_ERROR)
+                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
                 return
             try:
                 await self._send_response(sid, response, request.method == "HEAD")
@@ -156,59 +149,48 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
                 pass
             except TransportError as exc:
                 logger.debug("stream %d ended early: %s", sid, exc)
-                await self._finish_stream(sid, INTERNAL_ERROR)
+                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
                 return
             except Exception:
                 logger.exception("error while streaming the response to %s", request.url)
-                await self._finish_stream(sid, INTERNAL_ERROR)
+                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
                 return
             # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
             # tells the client to stop sending it (RFC 9113 §8.1).
-            await self._finish_stream(sid, NO_ERROR)
+            await self._finish_stream(sid, ErrorCodes.NO_ERROR)
         finally:
-            await self._finish_stream(sid, INTERNAL_ERROR)
-            await self._close_if_drained()
+            await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            await self._close_if_done()
 
     def _build_request(self, sid: int) -> Request | None:
+        """The request stream ``sid`` carries; None if it is malformed."""
         with self._lock:
             stream = self._core.streams.get(sid)
             headers = stream.headers if stream is not None else None
-        if headers is None:
+        head = request_head(headers) if headers is not None else None
+        if head is None:
             return None
-        pseudo, fields = split_pseudo(headers)
-        method = pseudo.get(b":method", b"").decode("ascii", "replace")
-        path = pseudo.get(b":path", b"").decode("ascii", "replace")
-        authority = pseudo.get(b":authority")
-        if authority is None:
-            authority = next((v for n, v in fields if n == b"host"), b"")
-        if not method or not path.startswith("/") or method == "CONNECT":
-            return None
-        scheme = pseudo.get(b":scheme", self._scheme.encode()).decode("ascii", "replace")
-        host = authority.decode("latin-1") or "{}:{}".format(*self._stream.sockname)
+        scheme = head.scheme or self._scheme
+        host = head.authority or "{}:{}".format(*self._stream.sockname)
         try:
-            url = URL(f"{scheme}://{host}{path}")
+            url = URL(f"{scheme}://{host}{head.path}")
         except InvalidURL:
             return None
         return Request(
-            method, url, headers=Headers.from_raw(fields), http_version="2", client=self._client
+            head.method,
+            url,
+            headers=Headers.from_raw(head.headers),
+            http_version="2",
+            client=self._client,
         )
 
     async def _send_response(self, sid: int, response: Response, is_head: bool) -> None:
         content = response._content
         if content is None and response._stream is None:
             content = b""
-        extra = [(b"date", http_date())]
-        names = {n for n, _ in response.headers.raw}
-        if b"server" not in names:
-            extra.append((b"server", SERVER_HEADER))
-        if (
-            content is not None
-            and b"content-length" not in names
-            and response.status not in (204, 304)
-        ):
-            extra.append((b"content-length", str(len(content)).encode()))
         trailers = response.trailers.raw or None
-        headers = response_headers(response.status, response.headers.raw, extra)
+        length = len(content) if content is not None else None
+        headers = response_headers(response.status, response.headers.raw, length)
         end = is_head or (content is not None and not content and trailers is None)
         with self._lock:
             self._check_send_locked(sid)
@@ -218,7 +200,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if end:
             await response.aclose()
             return
-        timeout = self._server.limits.write_timeout
+        timeout = self._context.limits.write_timeout
         try:
             if content is not None:
                 await self._send_data(sid, content, trailers is None, timeout)
@@ -233,14 +215,14 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if trailers is not None:
             await self._end_stream(sid, trailers)
 
-    async def _close_if_drained(self) -> None:
+    async def _close_if_done(self) -> None:
         """After our GOAWAY, once no stream is left: final GOAWAY, flush, half-close."""
         with self._lock:
             if self._core.goaway_sent is None or self._core.streams or self._finishing:
                 return
             self._finishing = True
             if self._error is None:
-                self._core.close(NO_ERROR)
+                self._core.close(ErrorCodes.NO_ERROR)
                 self._queue_locked()
         with AsyncShield(2.0):
             try:
@@ -266,7 +248,7 @@ class AsyncHTTP2RequestBody:
         if self._done:
             raise StopAsyncIteration
         conn = self._conn
-        data = await conn._read_chunk(self._sid, conn._server.limits.body_read_timeout)
+        data = await conn._read_chunk(self._sid, conn._context.limits.body_read_timeout)
         if data is not None:
             return data
         self._done = True

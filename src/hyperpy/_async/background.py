@@ -1,0 +1,43 @@
+"""A task group owned by an object that opens it in its own ``__aenter__`` and
+closes it in its ``__aexit__`` (the client's HTTP/2 readers, a server started in
+the background)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from .._backends import AsyncTaskGroup
+
+
+class AsyncBackgroundTasks:
+    """Opens and closes one task group on its owner's behalf."""
+
+    __slots__ = ("group",)
+
+    def __init__(self) -> None:
+        self.group: AsyncTaskGroup | None = None
+
+    async def open(self) -> AsyncTaskGroup:
+        """Enter a new task group and return it."""
+        assert self.group is None, "already open"
+        group = AsyncTaskGroup()
+        await group.__aenter__()
+        self.group = group
+        return group
+
+    async def close(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+        *,
+        cancel: bool,
+    ) -> None:
+        """Leave the task group, first cancelling its tasks if ``cancel``; waits for
+        them to end. The owner's exception, if any, is passed on to the group."""
+        group, self.group = self.group, None
+        if group is None:
+            return
+        if cancel:
+            group.cancel()
+        await group.__aexit__(exc_type, exc, tb)

@@ -1,0 +1,88 @@
+"""One-call helpers: open a client, send one request, close the client.
+
+The generated sync twins (``hyperpy.get`` and friends) are for blocking scripts;
+code that sends many requests should keep a ``Client`` open instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, cast
+
+from ..._config import Timeout, TimeoutTypes, VerifyTypes
+from ..._models import URL, Response
+from .client import AsyncClient, RequestOptions
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+
+class OneRequestOptions(RequestOptions, total=False):
+    """A request's options plus the settings of the client opened for it."""
+
+    timeout: TimeoutTypes
+    verify: VerifyTypes
+    http2: bool
+
+
+def _client(options: OneRequestOptions) -> tuple[AsyncClient, RequestOptions]:
+    """The client for one request, and the request's own options."""
+    client = AsyncClient(
+        timeout=options.pop("timeout", Timeout()),
+        verify=options.pop("verify", True),
+        http2=options.pop("http2", False),
+    )
+    return client, cast(RequestOptions, options)  # the client's settings are popped
+
+
+async def request(method: str, url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """Send one request and return the response, body read."""
+    client, own = _client(options)
+    async with client:
+        return await client.request(method, url, **own)
+
+
+@asynccontextmanager
+async def stream(
+    method: str, url: str | URL, **options: Unpack[OneRequestOptions]
+) -> AsyncIterator[Response]:
+    """Send one request and yield the response before its body is read."""
+    client, own = _client(options)
+    async with client, client.stream(method, url, **own) as response:
+        yield response
+
+
+async def get(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """GET ``url`` (see ``request``)."""
+    return await request("GET", url, **options)
+
+
+async def head(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """HEAD ``url`` (see ``request``)."""
+    return await request("HEAD", url, **options)
+
+
+async def options(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """OPTIONS ``url`` (see ``request``)."""
+    return await request("OPTIONS", url, **options)
+
+
+async def delete(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """DELETE ``url`` (see ``request``)."""
+    return await request("DELETE", url, **options)
+
+
+async def post(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """POST ``url`` (see ``request``)."""
+    return await request("POST", url, **options)
+
+
+async def put(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """PUT ``url`` (see ``request``)."""
+    return await request("PUT", url, **options)
+
+
+async def patch(url: str | URL, **options: Unpack[OneRequestOptions]) -> Response:
+    """PATCH ``url`` (see ``request``)."""
+    return await request("PATCH", url, **options)

@@ -1,0 +1,44 @@
+"""What a server connection needs from its server, and what it reports back.
+
+Connections never import the server: they are handed an ``AsyncServerContext``
+(limits, settings, how to call the app, how to run a task), and an HTTP/1.1
+connection that switches to HTTP/2 returns an ``H2CUpgrade`` for the server to
+continue, so the HTTP/1.1 code never imports the HTTP/2 code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..._backends import AsyncStream
+from ..._config import H2Settings, ServerLimits
+from ..._models import Request, Response
+from ..._types import AsyncTaskFn
+
+
+class AsyncServerContext(Protocol):
+    """The server as its connections see it."""
+
+    limits: ServerLimits
+    h2_settings: H2Settings
+    http2: bool  # HTTP/2 is served (so an h2c upgrade may be accepted)
+
+    async def call_app(self, request: Request) -> Response | None:
+        """Run the handler; None when the connection should just end."""
+        ...
+
+    def spawn_task(self, fn: AsyncTaskFn, *args: Any) -> None:
+        """Run ``fn(*args)`` beside the connection (it outlives no server)."""
+        ...
+
+
+@dataclass(frozen=True)
+class H2CUpgrade:
+    """An HTTP/1.1 connection answered ``Upgrade: h2c`` with 101: the rest of the
+    connection is HTTP/2, and the request that asked is its stream 1."""
+
+    stream: AsyncStream  # the connection, now HTTP/2's
+    settings: bytes  # the request's HTTP2-Settings value
+    request: Request  # to be answered on stream 1
+    initial: bytes  # bytes that followed the request (the client's preface, ...)

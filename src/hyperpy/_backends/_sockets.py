@@ -1,0 +1,41 @@
+"""Socket set-up that both backends share (plain stdlib, no IO waits)."""
+
+from __future__ import annotations
+
+import select
+import socket
+from typing import Any
+
+from .base import Address
+
+
+def to_address(raw: Any) -> Address:
+    """(host, port) from what getsockname/getpeername returned."""
+    return (str(raw[0]), int(raw[1])) if isinstance(raw, tuple) else (str(raw), 0)
+
+
+def bound_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``, IPv6 sockets v6-only.
+
+    Resolving ``host`` may block (DNS): the trio backend runs this in a thread.
+    """
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, sockaddr = info[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(sockaddr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def poll_readable(fd: int) -> bool:
+    """True if ``fd`` has bytes, EOF or an error waiting (checked without waiting)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(0))

@@ -1,0 +1,44 @@
+# GENERATED from src/hyperpy/_async/background.py by scripts/unasync.py: do not edit.
+"""A task group owned by an object that opens it in its own ``__aenter__`` and
+closes it in its ``__aexit__`` (the client's HTTP/2 readers, a server started in
+the background)."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from .._backends import SyncTaskGroup
+
+
+class SyncBackgroundTasks:
+    """Opens and closes one task group on its owner's behalf."""
+
+    __slots__ = ("group",)
+
+    def __init__(self) -> None:
+        self.group: SyncTaskGroup | None = None
+
+    def open(self) -> SyncTaskGroup:
+        """Enter a new task group and return it."""
+        assert self.group is None, "already open"
+        group = SyncTaskGroup()
+        group.__enter__()
+        self.group = group
+        return group
+
+    def close(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+        *,
+        cancel: bool,
+    ) -> None:
+        """Leave the task group, first cancelling its tasks if ``cancel``; waits for
+        them to end. The owner's exception, if any, is passed on to the group."""
+        group, self.group = self.group, None
+        if group is None:
+            return
+        if cancel:
+            group.cancel()
+        group.__exit__(exc_type, exc, tb)
