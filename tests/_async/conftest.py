@@ -1,4 +1,9 @@
-"""Servers and clients on real sockets for the HTTP/1.1 tests (trio; sync twin generated)."""
+"""Servers and clients for the HTTP/1.1 tests, written once (the blocking twin is generated).
+
+They meet on an in-process network (``hyperpy.testing``), which runs the whole
+protocol code without sockets; the TLS, loopback and interop tests use real
+sockets instead.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,28 @@ import pytest
 
 from hyperpy import AsyncClient, AsyncServer
 from hyperpy._async import demo
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import app
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[AsyncServer]:
-    """The test app (tests/_async/helpers.py) on a free port of 127.0.0.1."""
-    async with AsyncServer(app, port=0) as server:
+def net() -> AsyncMemoryNetwork:
+    """An in-process network for the test's servers and clients."""
+    return AsyncMemoryNetwork()
+
+
+@pytest.fixture
+async def server(net: AsyncMemoryNetwork) -> AsyncIterator[AsyncServer]:
+    """The test app (tests/_async/helpers.py) on the test's memory network."""
+    async with AsyncServer(app, port=0, network=net) as server:
         yield server
 
 
 @pytest.fixture
-async def demo_server() -> AsyncIterator[AsyncServer]:
-    """hyperpy's own demo app."""
-    async with AsyncServer(demo.app, port=0) as server:
+async def demo_server(net: AsyncMemoryNetwork) -> AsyncIterator[AsyncServer]:
+    """hyperpy's own demo app, on the test's memory network."""
+    async with AsyncServer(demo.app, port=0, network=net) as server:
         yield server
 
 
@@ -35,6 +47,7 @@ async def tls_server(server_ssl_context: ssl.SSLContext) -> AsyncIterator[AsyncS
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(timeout=5.0) as client:
+async def client(net: AsyncMemoryNetwork) -> AsyncIterator[AsyncClient]:
+    """A client on the test's memory network."""
+    async with AsyncClient(timeout=5.0, network=net) as client:
         yield client

@@ -1,13 +1,14 @@
 """A scripted raw HTTP/2 server for the client tests: misbehaviour on demand.
 
-``h2_peer(script)`` listens on 127.0.0.1 and runs ``script(conn)`` for every
+``h2_peer(script)`` listens on an in-process network (``peer.network``, where the
+test's client connects) and runs ``script(conn)`` for every
 accepted connection (``conn.index`` counts them from 0). The script drives an
 ``h2`` server-side connection by hand through ``PeerConnection``: it waits for
 requests, answers, resets, sends GOAWAY (written raw, so h2 keeps serving the
 streams it promised to finish) and closes whenever the test wants.
 
-Written once for trio with hyperpy's backend names only; ``scripts/unasync.py``
-generates the threaded twin in ``tests/_sync``.
+Written with hyperpy's own names only (no event loop library), so that the
+generated blocking tests run it with threads.
 """
 
 from __future__ import annotations
@@ -23,13 +24,8 @@ import h2.events
 import h2.exceptions
 from hyperframe.frame import GoAwayFrame
 
-from hyperpy._backends import (
-    AsyncClock,
-    AsyncListener,
-    AsyncSocketNetwork,
-    AsyncStream,
-    AsyncTaskGroup,
-)
+from hyperpy._backends import AsyncClock, AsyncListener, AsyncStream, AsyncTaskGroup
+from hyperpy.testing import AsyncMemoryNetwork
 
 IO_TIMEOUT = 5.0
 MAX_CHUNK = 16384  # the client's (and h2's default) maximum frame size
@@ -208,15 +204,18 @@ Script = Callable[[PeerConnection], Awaitable[None]]
 class H2Peer:
     """The listening side of ``h2_peer``; ``connections`` in accept order."""
 
-    def __init__(self, script: Script, listener: AsyncListener) -> None:
+    def __init__(
+        self, script: Script, listener: AsyncListener, network: AsyncMemoryNetwork
+    ) -> None:
         self.script = script
+        self.network = network
         self.listener = listener
         self.port = listener.address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.connections: list[PeerConnection] = []
         self.errors: list[BaseException] = []
         # Indexes of the connections whose script returned, and that returned or failed
-        # (lists: appending is atomic for the threads of the sync twin).
+        # (lists: appending is atomic, also for threads).
         self.finished: list[int] = []
         self.done: list[int] = []
         self._closing = False
@@ -261,8 +260,9 @@ class H2Peer:
 async def h2_peer(script: Script) -> AsyncIterator[H2Peer]:
     """Serve ``script`` on a free port until the block ends; script failures are
     re-raised at the end (so a broken script cannot pass as a client bug)."""
-    listener = await AsyncSocketNetwork().listen_tcp("127.0.0.1", 0)
-    peer = H2Peer(script, listener)
+    network = AsyncMemoryNetwork()
+    listener = await network.listen_tcp("127.0.0.1", 0)
+    peer = H2Peer(script, listener, network)
     async with AsyncTaskGroup() as task_group:
         task_group.start_soon(peer._accept_loop, task_group)
         try:

@@ -1,7 +1,7 @@
 """The test app and raw-connection helpers shared by the HTTP/1.1 tests.
 
-Written once for trio; ``scripts/unasync.py`` generates the blocking twin in
-``tests/_sync``. Only hyperpy names are used here (never trio), so both work.
+Written with hyperpy's own names only (no event loop library), so that the
+generated blocking tests use them with threads.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from urllib.parse import parse_qs
 
 import h11
 
-from hyperpy import Request, Response
-from hyperpy._backends import AsyncClock, AsyncSocketNetwork, AsyncStream
+from hyperpy import AsyncServer, Request, Response
+from hyperpy._backends import AsyncClock, AsyncStream
 
 IO_TIMEOUT = 5.0
 
@@ -110,9 +110,10 @@ async def byte_chunks(count: int, size: int) -> AsyncIterator[bytes]:
 
 
 @asynccontextmanager
-async def raw_connection(port: int, host: str = "127.0.0.1") -> AsyncIterator[AsyncStream]:
-    """A plain TCP connection to the server, for hand-written requests."""
-    stream = await AsyncSocketNetwork().connect_tcp(host, port, IO_TIMEOUT)
+async def raw_connection(server: AsyncServer) -> AsyncIterator[AsyncStream]:
+    """A plain connection to ``server`` over its network, for hand-written requests."""
+    assert server.address is not None
+    stream = await server.network.connect_tcp(*server.address, IO_TIMEOUT)
     try:
         yield stream
     finally:

@@ -10,6 +10,7 @@ import pytest
 
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import byte_chunks, pattern
 
@@ -101,8 +102,10 @@ async def test_default_request_headers(server: AsyncServer, client: AsyncClient)
     assert "transfer-encoding" not in headers
 
 
-async def test_custom_and_client_headers(server: AsyncServer) -> None:
-    async with AsyncClient(headers={"X-Client": "c", "User-Agent": "tester/1"}) as client:
+async def test_custom_and_client_headers(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
+    async with AsyncClient(
+        headers={"X-Client": "c", "User-Agent": "tester/1"}, network=net
+    ) as client:
         response = await client.get(server.url + "/inspect", headers={"X-Request": "r"})
     headers = dict(response.json()["headers"])
     assert headers["x-client"] == "c"
@@ -211,8 +214,8 @@ async def test_params(server: AsyncServer, client: AsyncClient) -> None:
     assert raw["query"] == "q=raw%20string"
 
 
-async def test_base_url(server: AsyncServer) -> None:
-    async with AsyncClient(base_url=server.url + "/") as client:
+async def test_base_url(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
+    async with AsyncClient(base_url=server.url + "/", network=net) as client:
         seen = (await client.get("inspect?k=v")).json()
     assert seen["target"] == "/inspect?k=v"
 
@@ -258,16 +261,18 @@ async def test_invalid_url(client: AsyncClient) -> None:
         await client.get("http:///nohost")
 
 
-async def test_closed_client_refuses(server: AsyncServer) -> None:
-    client = AsyncClient()
+async def test_closed_client_refuses(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
+    client = AsyncClient(network=net)
     assert (await client.get(server.url + "/")).status == 200
     await client.aclose()
     with pytest.raises(hyperpy.ClientClosed):
         await client.get(server.url + "/")
 
 
-async def test_two_origins_one_client(server: AsyncServer, demo_server: AsyncServer) -> None:
-    async with AsyncClient() as client:
+async def test_two_origins_one_client(
+    net: AsyncMemoryNetwork, server: AsyncServer, demo_server: AsyncServer
+) -> None:
+    async with AsyncClient(network=net) as client:
         assert (await client.get(server.url + "/")).text == "ok"
         assert (await client.get(demo_server.url + "/")).text == "Hello, world!"
         assert (await client.get(server.url + "/")).text == "ok"
@@ -284,3 +289,15 @@ async def test_client_skips_100_continue(demo_server: AsyncServer, client: Async
     assert response.content == b"expecting"
     assert (await client.get(demo_server.url + "/")).status == 200
     assert client.connections_opened == 1
+
+
+async def test_errors_leave_the_client_block_unwrapped(net: AsyncMemoryNetwork) -> None:
+    """An error raised in the client's block reaches the caller as itself, not
+    wrapped in an exception group by the client's background tasks."""
+    net.refuse_next()
+    with pytest.raises(hyperpy.ConnectError):
+        async with AsyncClient(network=net, http2_prior_knowledge=True) as client:
+            await client.get("http://nowhere.test/")
+    with pytest.raises(KeyError):
+        async with AsyncClient(network=net):
+            raise KeyError("the caller's own error")

@@ -7,6 +7,7 @@ from email.utils import parsedate_to_datetime
 
 from hyperpy import AsyncClient, AsyncServer, ServerLimits
 from hyperpy._backends import AsyncClock
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import app, raw_connection, read_head, read_responses, read_until_eof
 
@@ -53,7 +54,7 @@ async def test_pipelined_requests_answered_in_order(server: AsyncServer) -> None
     requests = b"".join(
         b"GET /inspect?n=%d HTTP/1.1\r\nHost: pipeline\r\n\r\n" % n for n in range(3)
     )
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(requests, 5.0)
         responses = await read_responses(stream, [b"GET"] * 3)
     assert [r.status for r in responses] == [200, 200, 200]
@@ -69,7 +70,7 @@ async def test_pipelined_mixed_methods(demo_server: AsyncServer) -> None:
         b"3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n"
         b"GET / HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
     )
-    async with raw_connection(_port(demo_server)) as stream:
+    async with raw_connection(demo_server) as stream:
         await stream.send_all(requests, 5.0)
         responses = await read_responses(stream, [b"POST", b"HEAD", b"POST", b"GET"])
         rest = await read_until_eof(stream)
@@ -85,7 +86,7 @@ async def test_expect_100_continue(demo_server: AsyncServer) -> None:
         b"POST /echo HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
     )
-    async with raw_connection(_port(demo_server)) as stream:
+    async with raw_connection(demo_server) as stream:
         await stream.send_all(head, 5.0)
         buffer = bytearray()
         interim = await read_head(stream, buffer)
@@ -106,7 +107,7 @@ async def test_expect_100_continue_not_read_by_handler(server: AsyncServer) -> N
     # "/" answers without reading the body: no 100 Continue, the final response comes
     # straight away, and the server closes (the client may or may not send the body).
     head = b"POST / HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n"
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(head, 5.0)
         data = await read_until_eof(stream)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -115,7 +116,7 @@ async def test_expect_100_continue_not_read_by_handler(server: AsyncServer) -> N
 
 
 async def test_http10_client(demo_server: AsyncServer) -> None:
-    async with raw_connection(_port(demo_server)) as stream:
+    async with raw_connection(demo_server) as stream:
         await stream.send_all(b"GET / HTTP/1.0\r\n\r\n", 5.0)
         data = await read_until_eof(stream)  # HTTP/1.0 without keep-alive: server closes
     head, _, body = data.partition(b"\r\n\r\n")
@@ -130,7 +131,7 @@ async def test_http10_client(demo_server: AsyncServer) -> None:
 
 
 async def test_http10_streamed_response_is_close_delimited(server: AsyncServer) -> None:
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(b"GET /stream?n=3&size=4 HTTP/1.0\r\nHost: old\r\n\r\n", 5.0)
         data = await read_until_eof(stream)
     head, _, body = data.partition(b"\r\n\r\n")
@@ -141,7 +142,7 @@ async def test_http10_streamed_response_is_close_delimited(server: AsyncServer) 
 
 
 async def test_http10_request_seen_by_handler(server: AsyncServer) -> None:
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(b"GET /inspect HTTP/1.0\r\nHost: h\r\n\r\n", 5.0)
         data = await read_until_eof(stream)
     body = data.partition(b"\r\n\r\n")[2]
@@ -149,7 +150,7 @@ async def test_http10_request_seen_by_handler(server: AsyncServer) -> None:
 
 
 async def test_connection_close_request(server: AsyncServer) -> None:
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 5.0)
         data = await read_until_eof(stream)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -157,10 +158,10 @@ async def test_connection_close_request(server: AsyncServer) -> None:
     assert data.endswith(b"\r\n\r\nok")
 
 
-async def test_server_closes_idle_keepalive_connection() -> None:
+async def test_server_closes_idle_keepalive_connection(net: AsyncMemoryNetwork) -> None:
     limits = ServerLimits(keep_alive_timeout=0.3)
-    async with AsyncServer(app, port=0, limits=limits) as server:
-        async with raw_connection(_port(server)) as stream:
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+        async with raw_connection(server) as stream:
             await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             started = AsyncClock.now()
             [response] = await read_responses(stream, [b"GET"])
@@ -170,10 +171,10 @@ async def test_server_closes_idle_keepalive_connection() -> None:
             assert AsyncClock.now() - started >= 0.25
 
 
-async def test_client_replaces_connection_closed_by_server() -> None:
+async def test_client_replaces_connection_closed_by_server(net: AsyncMemoryNetwork) -> None:
     limits = ServerLimits(keep_alive_timeout=0.2)
-    async with AsyncServer(app, port=0, limits=limits) as server:
-        async with AsyncClient() as client:
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+        async with AsyncClient(network=net) as client:
             first = (await client.get(server.url + "/client")).json()["port"]
             await AsyncClock.sleep(0.6)  # the server closes the idle connection meanwhile
             second = (await client.get(server.url + "/client")).json()["port"]
@@ -181,14 +182,14 @@ async def test_client_replaces_connection_closed_by_server() -> None:
             assert client.connections_opened == 2
 
 
-async def test_header_read_timeout_closes_silent_connection() -> None:
+async def test_header_read_timeout_closes_silent_connection(net: AsyncMemoryNetwork) -> None:
     limits = ServerLimits(header_read_timeout=0.3)
-    async with AsyncServer(app, port=0, limits=limits) as server:
-        async with raw_connection(_port(server)) as stream:
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+        async with raw_connection(server) as stream:
             started = AsyncClock.now()
             assert await read_until_eof(stream, limit=3.0) == b""
             assert AsyncClock.now() - started >= 0.25
-        async with AsyncClient() as client:
+        async with AsyncClient(network=net) as client:
             assert (await client.get(server.url + "/")).status == 200
 
 
@@ -204,10 +205,10 @@ async def test_ipv6_loopback(ipv6_loopback: str) -> None:
     assert headers["host"] == server.url.removeprefix("http://")
 
 
-async def test_http1_only_server() -> None:
+async def test_http1_only_server(net: AsyncMemoryNetwork) -> None:
     # Without h2c there is no sniffing of the first bytes: h11 starts from nothing.
-    async with AsyncServer(app, port=0, http2=False) as server:
-        async with AsyncClient() as client:
+    async with AsyncServer(app, port=0, http2=False, network=net) as server:
+        async with AsyncClient(network=net) as client:
             for _ in range(3):
                 assert (await client.get(server.url + "/")).text == "ok"
             assert client.connections_opened == 1

@@ -2,8 +2,7 @@
 
 The hyperpy client talks to the hyperpy server (h2c prior knowledge and TLS with
 ALPN), and to ``h2peer``, a scripted raw h2 server that misbehaves on demand.
-Written once for trio; ``scripts/unasync.py`` generates the threaded twin in
-``tests/_sync`` (where each task of an ``AsyncTaskGroup`` becomes a thread).
+The h2c tests run on the in-process network, the TLS ones over loopback sockets.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from hyperpy import AsyncClient, AsyncServer, H2Settings, Headers, Request, Resp
 from hyperpy._async.client.http2 import AsyncHTTP2Connection
 from hyperpy._async.server.http2 import AsyncServerHTTP2Connection
 from hyperpy._backends import AsyncClock, AsyncEvent, AsyncTaskGroup
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .h2peer import PeerConnection, h2_peer
 
@@ -147,14 +147,16 @@ def mode(
     request: pytest.FixtureRequest,
     server_ssl_context: ssl.SSLContext,
     h2_client_ssl_context: ssl.SSLContext,
+    net: AsyncMemoryNetwork,
 ) -> Mode:
+    """h2c runs on the in-process network; TLS with ALPN over real loopback sockets."""
     if request.param == "tls":
         return Mode(
             "tls",
             {"ssl": server_ssl_context},
             {"http2": True, "verify": h2_client_ssl_context},
         )
-    return Mode("h2c", {}, {"http2_prior_knowledge": True})
+    return Mode("h2c", {"network": net}, {"http2_prior_knowledge": True, "network": net})
 
 
 def h2c_client(**options: Any) -> AsyncClient:
@@ -337,13 +339,13 @@ async def test_ten_megabytes_each_way_per_stream_with_small_windows(mode: Mode) 
 # -- 4. slow consumers bound the buffers ---------------------------------------------
 
 
-async def test_slow_server_reader_bounds_server_buffering() -> None:
+async def test_slow_server_reader_bounds_server_buffering(net: AsyncMemoryNetwork) -> None:
     streams = 3
     size = 1536 * 1024  # 4.5 MB in all
     results: dict[int, Any] = {}
-    async with AsyncServer(app, port=0, h2_settings=SMALL_WINDOWS) as server:
+    async with AsyncServer(app, port=0, h2_settings=SMALL_WINDOWS, network=net) as server:
         sampler = BufferSampler(lambda: _h2_server_connections(server))
-        async with h2c_client() as client:
+        async with h2c_client(network=net) as client:
 
             async def upload(index: int) -> None:
                 try:
@@ -377,14 +379,14 @@ async def test_slow_server_reader_bounds_server_buffering() -> None:
     assert sampler.max_total <= SMALL_WINDOWS.connection_window_size + window
 
 
-async def test_slow_client_reader_bounds_client_buffering() -> None:
+async def test_slow_client_reader_bounds_client_buffering(net: AsyncMemoryNetwork) -> None:
     streams = 3
     size = 1536 * 1024
     results: dict[int, Any] = {}
     conns: list[AsyncHTTP2Connection] = []
     sampler = BufferSampler(lambda: list(conns))
-    async with AsyncServer(app, port=0) as server:
-        async with h2c_client(h2_settings=SMALL_WINDOWS) as client:
+    async with AsyncServer(app, port=0, network=net) as server:
+        async with h2c_client(h2_settings=SMALL_WINDOWS, network=net) as client:
 
             async def download(index: int) -> None:
                 digest = hashlib.sha256()
@@ -445,7 +447,7 @@ async def test_peer_reset_raises_stream_reset_and_connection_lives_on(when: str,
         await conn.wait_eof()
 
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
             start = AsyncClock.now()
             with pytest.raises(hyperpy.StreamReset) as info:
                 await client.get(peer.url + "/reset-me")
@@ -472,7 +474,7 @@ async def test_refused_stream_is_retried_transparently() -> None:
         await conn.wait_eof()
 
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
             response = await client.post(peer.url + "/refused", content=b"payload")
             assert response.status == 200
             assert response.content == b"/refused"
@@ -508,7 +510,7 @@ async def _goaway_exchange(
     results: dict[str, Any] = {}
     durations: dict[str, float] = {}
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
 
             async def fetch(path: str) -> None:
                 start = AsyncClock.now()
@@ -579,7 +581,7 @@ async def test_goaway_refusing_an_upload_in_progress(body: str) -> None:
             await conn.wait_eof()
 
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
             content: Any = BLOB[:upload] if body == "bytes" else _blob_chunks(upload, 16384)
             start = AsyncClock.now()
             if body == "bytes":
@@ -609,7 +611,7 @@ async def test_peer_response_trailers() -> None:
         await conn.wait_eof()
 
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
             response = await client.get(peer.url + "/")
             assert response.content == b"body with trailers"
             assert response.headers["content-type"] == "text/plain"
@@ -637,7 +639,7 @@ async def test_early_response_then_reset_no_error_completes(body: str) -> None:
         await conn.wait_eof()
 
     async with h2_peer(script) as peer:
-        async with h2c_client() as client:
+        async with h2c_client(network=peer.network) as client:
             content: Any = BLOB[:upload] if body == "bytes" else _blob_chunks(upload, 16384)
             start = AsyncClock.now()
             response = await client.post(peer.url + "/upload", content=content)

@@ -12,6 +12,7 @@ import pytest
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, Request, Response, ServerLimits
 from hyperpy._backends import AsyncClock
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import app, raw_connection, read_until_eof
 
@@ -48,7 +49,7 @@ def _status(data: bytes) -> int:
 
 async def _raw_exchange(server: AsyncServer, data: bytes) -> bytes:
     """Send ``data``; return everything the server answers until it closes."""
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(data, 5.0)
         return await read_until_eof(stream)
 
@@ -77,7 +78,7 @@ async def test_invalid_chunked_body_read_by_handler(
 
 
 async def test_truncated_body_then_close(server: AsyncServer, client: AsyncClient) -> None:
-    async with raw_connection(_port(server)) as stream:
+    async with raw_connection(server) as stream:
         await stream.send_all(
             b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly-some", 5.0
         )
@@ -102,18 +103,22 @@ async def test_target_too_long_414(server: AsyncServer, client: AsyncClient) -> 
     assert client.connections_opened == 2
 
 
-async def test_target_limit_is_configurable() -> None:
-    async with AsyncServer(app, port=0, limits=ServerLimits(max_target_bytes=100)) as server:
-        async with AsyncClient() as client:
+async def test_target_limit_is_configurable(net: AsyncMemoryNetwork) -> None:
+    async with AsyncServer(
+        app, port=0, limits=ServerLimits(max_target_bytes=100), network=net
+    ) as server:
+        async with AsyncClient(network=net) as client:
             ok = await client.get(server.url + "/inspect?" + "q" * 80)
             too_long = await client.get(server.url + "/inspect?" + "q" * 120)
     assert ok.status == 200
     assert too_long.status == 414
 
 
-async def test_too_many_headers_431() -> None:
-    async with AsyncServer(app, port=0, limits=ServerLimits(max_header_count=10)) as server:
-        async with AsyncClient() as client:
+async def test_too_many_headers_431(net: AsyncMemoryNetwork) -> None:
+    async with AsyncServer(
+        app, port=0, limits=ServerLimits(max_header_count=10), network=net
+    ) as server:
+        async with AsyncClient(network=net) as client:
             few = await client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(3)})
             many = await client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(20)})
             after = await client.get(server.url + "/")
@@ -124,11 +129,11 @@ async def test_too_many_headers_431() -> None:
 
 
 @pytest.mark.parametrize("pieces", [1, 40], ids=["whole", "trickled"])
-async def test_head_too_large_431(pieces: int) -> None:
+async def test_head_too_large_431(net: AsyncMemoryNetwork, pieces: int) -> None:
     limits = ServerLimits(max_head_bytes=2048)
     head = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"b" * 4096 + b"\r\n\r\n"
-    async with AsyncServer(app, port=0, limits=limits) as server:
-        async with raw_connection(_port(server)) as stream:
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+        async with raw_connection(server) as stream:
             step = -(-len(head) // pieces)
             try:
                 for start in range(0, len(head), step):
@@ -138,7 +143,7 @@ async def test_head_too_large_431(pieces: int) -> None:
                 pass  # the server may answer and close before the whole head is sent
             data = await read_until_eof(stream)
         assert _status(data) == 431
-        async with AsyncClient() as client:
+        async with AsyncClient(network=net) as client:
             assert (await client.get(server.url + "/")).status == 200
 
 
@@ -155,17 +160,17 @@ async def test_handler_exception_is_500_and_server_keeps_serving(
     assert client.connections_opened == 1
 
 
-async def test_handler_returning_non_response_is_500() -> None:
+async def test_handler_returning_non_response_is_500(net: AsyncMemoryNetwork) -> None:
     async def bad(request: Request) -> Response:
         return "not a response"  # type: ignore[return-value]
 
-    async with AsyncServer(bad, port=0) as server:
-        async with AsyncClient() as client:
+    async with AsyncServer(bad, port=0, network=net) as server:
+        async with AsyncClient(network=net) as client:
             response = await client.get(server.url + "/")
     assert response.status == 500
 
 
-async def test_response_stream_failing_midway_cuts_connection() -> None:
+async def test_response_stream_failing_midway_cuts_connection(net: AsyncMemoryNetwork) -> None:
     async def broken() -> AsyncIterator[bytes]:
         yield b"partial"
         raise RuntimeError("generator failed")
@@ -175,8 +180,8 @@ async def test_response_stream_failing_midway_cuts_connection() -> None:
             return Response(200, content=broken())
         return Response(200, text="fine")
 
-    async with AsyncServer(handler, port=0) as server:
-        async with AsyncClient() as client:
+    async with AsyncServer(handler, port=0, network=net) as server:
+        async with AsyncClient(network=net) as client:
             with pytest.raises(hyperpy.RemoteProtocolError):
                 await client.get(server.url + "/broken")
             assert (await client.get(server.url + "/")).text == "fine"

@@ -6,14 +6,15 @@ import pytest
 
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, Request, Response, ServerLimits
-from hyperpy._backends import AsyncClock, AsyncEvent, AsyncSocketNetwork, AsyncTaskGroup
+from hyperpy._backends import AsyncClock, AsyncEvent, AsyncTaskGroup
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import app, raw_connection, read_until_eof
 
 BODY = b"s" * 300_000
 
 
-async def test_shutdown_lets_request_in_flight_finish() -> None:
+async def test_shutdown_lets_request_in_flight_finish(net: AsyncMemoryNetwork) -> None:
     started = AsyncEvent()
     results: dict[str, Response] = {}
 
@@ -22,10 +23,10 @@ async def test_shutdown_lets_request_in_flight_finish() -> None:
         await AsyncClock.sleep(0.5)
         return Response(200, content=BODY)
 
-    async with AsyncServer(slow, port=0) as server:
+    async with AsyncServer(slow, port=0, network=net) as server:
         assert server.address is not None
         port = server.address[1]
-        async with AsyncClient(timeout=5.0) as client:
+        async with AsyncClient(timeout=5.0, network=net) as client:
 
             async def fetch() -> None:
                 results["response"] = await client.get(server.url + "/")
@@ -44,15 +45,15 @@ async def test_shutdown_lets_request_in_flight_finish() -> None:
 
             # Refused now: nothing listens any more.
             with pytest.raises(hyperpy.ConnectError):
-                await AsyncSocketNetwork().connect_tcp("127.0.0.1", port, 2.0)
+                await net.connect_tcp("127.0.0.1", port, 2.0)
             with pytest.raises(hyperpy.ConnectError):
                 await client.get(server.url + "/")
 
 
-async def test_shutdown_closes_idle_keepalive_connections() -> None:
-    async with AsyncServer(app, port=0) as server:
+async def test_shutdown_closes_idle_keepalive_connections(net: AsyncMemoryNetwork) -> None:
+    async with AsyncServer(app, port=0, network=net) as server:
         assert server.address is not None
-        async with raw_connection(server.address[1]) as stream:
+        async with raw_connection(server) as stream:
             await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             data = await stream.receive(65536, 5.0)
             assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
@@ -62,7 +63,7 @@ async def test_shutdown_closes_idle_keepalive_connections() -> None:
             assert await read_until_eof(stream, limit=3.0) == b""
 
 
-async def test_shutdown_grace_expires_for_stuck_request() -> None:
+async def test_shutdown_grace_expires_for_stuck_request(net: AsyncMemoryNetwork) -> None:
     started = AsyncEvent()
 
     async def stuck(request: Request) -> Response:
@@ -70,9 +71,9 @@ async def test_shutdown_grace_expires_for_stuck_request() -> None:
         await AsyncClock.sleep(1.5)
         return Response(200, text="too late")
 
-    async with AsyncServer(stuck, port=0) as server:
+    async with AsyncServer(stuck, port=0, network=net) as server:
         assert server.address is not None
-        async with raw_connection(server.address[1]) as stream:
+        async with raw_connection(server) as stream:
             await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             assert await started.wait(5.0)
             begin = AsyncClock.now()
@@ -86,11 +87,11 @@ async def test_shutdown_grace_expires_for_stuck_request() -> None:
             assert b"too late" not in data
 
 
-async def test_shutdown_while_rejected_connection_lingers() -> None:
+async def test_shutdown_while_rejected_connection_lingers(net: AsyncMemoryNetwork) -> None:
     # A client got a 400 and keeps its socket open while the server lingers on it.
-    async with AsyncServer(app, port=0) as server:
+    async with AsyncServer(app, port=0, network=net) as server:
         assert server.address is not None
-        async with raw_connection(server.address[1]) as stream:
+        async with raw_connection(server) as stream:
             await stream.send_all(b"NOT HTTP\r\n\r\n", 5.0)
             data = await stream.receive(65536, 5.0)
             assert data.startswith(b"HTTP/1.1 400")
@@ -101,11 +102,11 @@ async def test_shutdown_while_rejected_connection_lingers() -> None:
                 await stream.aclose()  # ends the linger
 
 
-async def test_shutdown_not_blocked_by_silent_connection() -> None:
+async def test_shutdown_not_blocked_by_silent_connection(net: AsyncMemoryNetwork) -> None:
     limits = ServerLimits(header_read_timeout=3.0)
-    async with AsyncServer(app, port=0, limits=limits) as server:
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
         assert server.address is not None
-        stream = await AsyncSocketNetwork().connect_tcp("127.0.0.1", server.address[1], 5.0)
+        stream = await net.connect_tcp(*server.address, 5.0)
         await AsyncClock.sleep(0.2)  # accepted, and silent
         begin = AsyncClock.now()
         await server.shutdown(grace=0.5)

@@ -9,6 +9,7 @@ import pytest
 
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, Request, Response
+from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import byte_chunks, pattern
 
@@ -87,7 +88,7 @@ async def test_streaming_server_response_read_fully(
     assert client.connections_opened == 1
 
 
-async def test_async_generator_handler_response() -> None:
+async def test_async_generator_handler_response(net: AsyncMemoryNetwork) -> None:
     async def numbers() -> AsyncIterator[bytes]:
         for n in range(300):
             yield f"{n}\n".encode()
@@ -95,8 +96,8 @@ async def test_async_generator_handler_response() -> None:
     async def handler(request: Request) -> Response:
         return Response(200, content=numbers(), headers={"content-type": "text/plain"})
 
-    async with AsyncServer(handler, port=0) as server:
-        async with AsyncClient() as client:
+    async with AsyncServer(handler, port=0, network=net) as server:
+        async with AsyncClient(network=net) as client:
             response = await client.get(server.url + "/")
     assert response.text.splitlines() == [str(n) for n in range(300)]
     assert response.headers["transfer-encoding"] == "chunked"

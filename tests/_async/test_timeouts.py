@@ -9,10 +9,11 @@ import pytest
 import hyperpy
 from hyperpy import AsyncClient, AsyncServer, Timeout
 from hyperpy._backends import AsyncClock, AsyncTaskGroup
+from hyperpy.testing import AsyncMemoryNetwork
 
 
-async def test_read_timeout(server: AsyncServer) -> None:
-    async with AsyncClient(timeout=Timeout(read=0.2)) as client:
+async def test_read_timeout(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
+    async with AsyncClient(timeout=Timeout(read=0.2), network=net) as client:
         started = AsyncClock.now()
         with pytest.raises(hyperpy.ReadTimeout):
             await client.get(server.url + "/slow?delay=1")
@@ -69,7 +70,7 @@ async def test_connect_timeout(full_backlog_port: int) -> None:
         assert AsyncClock.now() - started < 1.5
 
 
-async def test_write_timeout(server: AsyncServer) -> None:
+async def test_write_timeout(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
     # /slow never reads the request body: once the socket buffers are full, the
     # client's sends stall and the write deadline fires.
     async def huge() -> AsyncIterator[bytes]:
@@ -77,20 +78,20 @@ async def test_write_timeout(server: AsyncServer) -> None:
         for _ in range(1024):  # 64 MiB, far beyond loopback socket buffers
             yield block
 
-    async with AsyncClient(timeout=Timeout(write=0.3)) as client:
+    async with AsyncClient(timeout=Timeout(write=0.3), network=net) as client:
         started = AsyncClock.now()
         with pytest.raises(hyperpy.WriteTimeout):
             await client.post(server.url + "/slow?delay=1", content=huge())
         assert AsyncClock.now() - started < 1.8
 
 
-async def test_pool_timeout(server: AsyncServer) -> None:
+async def test_pool_timeout(net: AsyncMemoryNetwork, server: AsyncServer) -> None:
     results: dict[str, object] = {}
 
     async def slow() -> None:
         results["slow"] = (await client.get(server.url + "/slow?delay=0.8")).text
 
-    async with AsyncClient(max_connections=1, timeout=Timeout(pool=0.2)) as client:
+    async with AsyncClient(max_connections=1, timeout=Timeout(pool=0.2), network=net) as client:
         async with AsyncTaskGroup() as group:
             group.start_soon(slow)
             await AsyncClock.sleep(0.2)  # the only connection is now busy
@@ -104,7 +105,9 @@ async def test_pool_timeout(server: AsyncServer) -> None:
         assert client.connections_opened == 1
 
 
-async def test_max_connections_makes_requests_wait(server: AsyncServer) -> None:
+async def test_max_connections_makes_requests_wait(
+    net: AsyncMemoryNetwork, server: AsyncServer
+) -> None:
     ports: list[int] = []
 
     async def fetch() -> None:
@@ -112,7 +115,7 @@ async def test_max_connections_makes_requests_wait(server: AsyncServer) -> None:
         assert response.text == "slow done"
         ports.append((await client.get(server.url + "/client")).json()["port"])
 
-    async with AsyncClient(max_connections=1, timeout=5.0) as client:
+    async with AsyncClient(max_connections=1, timeout=5.0, network=net) as client:
         async with AsyncTaskGroup() as group:
             for _ in range(4):
                 group.start_soon(fetch)
@@ -121,11 +124,13 @@ async def test_max_connections_makes_requests_wait(server: AsyncServer) -> None:
         assert client.connections_opened == 1
 
 
-async def test_concurrent_requests_open_parallel_connections(server: AsyncServer) -> None:
+async def test_concurrent_requests_open_parallel_connections(
+    net: AsyncMemoryNetwork, server: AsyncServer
+) -> None:
     async def fetch() -> None:
         assert (await client.get(server.url + "/slow?delay=0.3")).text == "slow done"
 
-    async with AsyncClient(timeout=5.0) as client:
+    async with AsyncClient(timeout=5.0, network=net) as client:
         started = AsyncClock.now()
         async with AsyncTaskGroup() as group:
             for _ in range(5):

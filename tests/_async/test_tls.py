@@ -100,6 +100,6 @@ async def test_tls_handshake_timeout(server_ssl_context: ssl.SSLContext) -> None
     limits = ServerLimits(tls_handshake_timeout=0.3)
     async with AsyncServer(app, port=0, ssl=server_ssl_context, limits=limits) as server:
         assert server.address is not None
-        async with raw_connection(server.address[1]) as stream:
+        async with raw_connection(server) as stream:
             # Never start the handshake: the server gives up and closes.
             assert await read_until_eof(stream, limit=3.0) == b""

@@ -1,5 +1,10 @@
 # GENERATED from tests/_async/conftest.py by scripts/unasync.py: do not edit.
-"""Servers and clients on real sockets for the HTTP/1.1 tests (trio; sync twin generated)."""
+"""Servers and clients for the HTTP/1.1 tests, written once (the blocking twin is generated).
+
+They meet on an in-process network (``hyperpy.testing``), which runs the whole
+protocol code without sockets; the TLS, loopback and interop tests use real
+sockets instead.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,28 @@ import pytest
 
 from hyperpy import Client, Server
 from hyperpy._sync import demo
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import app
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    """The test app (tests/_async/helpers.py) on a free port of 127.0.0.1."""
-    with Server(app, port=0) as server:
+def net() -> MemoryNetwork:
+    """An in-process network for the test's servers and clients."""
+    return MemoryNetwork()
+
+
+@pytest.fixture
+def server(net: MemoryNetwork) -> Iterator[Server]:
+    """The test app (tests/_sync/helpers.py) on the test's memory network."""
+    with Server(app, port=0, network=net) as server:
         yield server
 
 
 @pytest.fixture
-def demo_server() -> Iterator[Server]:
-    """hyperpy's own demo app."""
-    with Server(demo.app, port=0) as server:
+def demo_server(net: MemoryNetwork) -> Iterator[Server]:
+    """hyperpy's own demo app, on the test's memory network."""
+    with Server(demo.app, port=0, network=net) as server:
         yield server
 
 
@@ -36,6 +48,7 @@ def tls_server(server_ssl_context: ssl.SSLContext) -> Iterator[Server]:
 
 
 @pytest.fixture
-def client() -> Iterator[Client]:
-    with Client(timeout=5.0) as client:
+def client(net: MemoryNetwork) -> Iterator[Client]:
+    """A client on the test's memory network."""
+    with Client(timeout=5.0, network=net) as client:
         yield client

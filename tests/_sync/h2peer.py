@@ -1,14 +1,15 @@
 # GENERATED from tests/_async/h2peer.py by scripts/unasync.py: do not edit.
 """A scripted raw HTTP/2 server for the client tests: misbehaviour on demand.
 
-``h2_peer(script)`` listens on 127.0.0.1 and runs ``script(conn)`` for every
+``h2_peer(script)`` listens on an in-process network (``peer.network``, where the
+test's client connects) and runs ``script(conn)`` for every
 accepted connection (``conn.index`` counts them from 0). The script drives an
 ``h2`` server-side connection by hand through ``PeerConnection``: it waits for
 requests, answers, resets, sends GOAWAY (written raw, so h2 keeps serving the
 streams it promised to finish) and closes whenever the test wants.
 
-Written once for trio with hyperpy's backend names only; ``scripts/unasync.py``
-generates the threaded twin in ``tests/_sync``.
+Written with hyperpy's own names only (no event loop library), so that the
+generated blocking tests run it with threads.
 """
 
 from __future__ import annotations
@@ -24,13 +25,8 @@ import h2.events
 import h2.exceptions
 from hyperframe.frame import GoAwayFrame
 
-from hyperpy._backends import (
-    SyncClock,
-    SyncListener,
-    SyncSocketNetwork,
-    SyncStream,
-    SyncTaskGroup,
-)
+from hyperpy._backends import SyncClock, SyncListener, SyncStream, SyncTaskGroup
+from hyperpy.testing import MemoryNetwork
 
 IO_TIMEOUT = 5.0
 MAX_CHUNK = 16384  # the client's (and h2's default) maximum frame size
@@ -209,15 +205,16 @@ Script = Callable[[PeerConnection], Awaitable[None]]
 class H2Peer:
     """The listening side of ``h2_peer``; ``connections`` in accept order."""
 
-    def __init__(self, script: Script, listener: SyncListener) -> None:
+    def __init__(self, script: Script, listener: SyncListener, network: MemoryNetwork) -> None:
         self.script = script
+        self.network = network
         self.listener = listener
         self.port = listener.address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.connections: list[PeerConnection] = []
         self.errors: list[BaseException] = []
         # Indexes of the connections whose script returned, and that returned or failed
-        # (lists: appending is atomic for the threads of the sync twin).
+        # (lists: appending is atomic, also for threads).
         self.finished: list[int] = []
         self.done: list[int] = []
         self._closing = False
@@ -262,8 +259,9 @@ class H2Peer:
 def h2_peer(script: Script) -> Iterator[H2Peer]:
     """Serve ``script`` on a free port until the block ends; script failures are
     re-raised at the end (so a broken script cannot pass as a client bug)."""
-    listener = SyncSocketNetwork().listen_tcp("127.0.0.1", 0)
-    peer = H2Peer(script, listener)
+    network = MemoryNetwork()
+    listener = network.listen_tcp("127.0.0.1", 0)
+    peer = H2Peer(script, listener, network)
     with SyncTaskGroup() as task_group:
         task_group.start_soon(peer._accept_loop, task_group)
         try:

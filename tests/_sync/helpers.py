@@ -1,8 +1,8 @@
 # GENERATED from tests/_async/helpers.py by scripts/unasync.py: do not edit.
 """The test app and raw-connection helpers shared by the HTTP/1.1 tests.
 
-Written once for trio; ``scripts/unasync.py`` generates the blocking twin in
-``tests/_sync``. Only hyperpy names are used here (never trio), so both work.
+Written with hyperpy's own names only (no event loop library), so that the
+generated blocking tests use them with threads.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from urllib.parse import parse_qs
 
 import h11
 
-from hyperpy import Request, Response
-from hyperpy._backends import SyncClock, SyncSocketNetwork, SyncStream
+from hyperpy import Request, Response, Server
+from hyperpy._backends import SyncClock, SyncStream
 
 IO_TIMEOUT = 5.0
 
@@ -111,9 +111,10 @@ def byte_chunks(count: int, size: int) -> Iterator[bytes]:
 
 
 @contextmanager
-def raw_connection(port: int, host: str = "127.0.0.1") -> Iterator[SyncStream]:
-    """A plain TCP connection to the server, for hand-written requests."""
-    stream = SyncSocketNetwork().connect_tcp(host, port, IO_TIMEOUT)
+def raw_connection(server: Server) -> Iterator[SyncStream]:
+    """A plain connection to ``server`` over its network, for hand-written requests."""
+    assert server.address is not None
+    stream = server.network.connect_tcp(*server.address, IO_TIMEOUT)
     try:
         yield stream
     finally:

@@ -11,6 +11,7 @@ import pytest
 
 import hyperpy
 from hyperpy import Client, Server
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import byte_chunks, pattern
 
@@ -100,8 +101,8 @@ def test_default_request_headers(server: Server, client: Client) -> None:
     assert "transfer-encoding" not in headers
 
 
-def test_custom_and_client_headers(server: Server) -> None:
-    with Client(headers={"X-Client": "c", "User-Agent": "tester/1"}) as client:
+def test_custom_and_client_headers(net: MemoryNetwork, server: Server) -> None:
+    with Client(headers={"X-Client": "c", "User-Agent": "tester/1"}, network=net) as client:
         response = client.get(server.url + "/inspect", headers={"X-Request": "r"})
     headers = dict(response.json()["headers"])
     assert headers["x-client"] == "c"
@@ -208,8 +209,8 @@ def test_params(server: Server, client: Client) -> None:
     assert raw["query"] == "q=raw%20string"
 
 
-def test_base_url(server: Server) -> None:
-    with Client(base_url=server.url + "/") as client:
+def test_base_url(net: MemoryNetwork, server: Server) -> None:
+    with Client(base_url=server.url + "/", network=net) as client:
         seen = (client.get("inspect?k=v")).json()
     assert seen["target"] == "/inspect?k=v"
 
@@ -253,16 +254,16 @@ def test_invalid_url(client: Client) -> None:
         client.get("http:///nohost")
 
 
-def test_closed_client_refuses(server: Server) -> None:
-    client = Client()
+def test_closed_client_refuses(net: MemoryNetwork, server: Server) -> None:
+    client = Client(network=net)
     assert (client.get(server.url + "/")).status == 200
     client.close()
     with pytest.raises(hyperpy.ClientClosed):
         client.get(server.url + "/")
 
 
-def test_two_origins_one_client(server: Server, demo_server: Server) -> None:
-    with Client() as client:
+def test_two_origins_one_client(net: MemoryNetwork, server: Server, demo_server: Server) -> None:
+    with Client(network=net) as client:
         assert (client.get(server.url + "/")).text == "ok"
         assert (client.get(demo_server.url + "/")).text == "Hello, world!"
         assert (client.get(server.url + "/")).text == "ok"
@@ -279,3 +280,15 @@ def test_client_skips_100_continue(demo_server: Server, client: Client) -> None:
     assert response.content == b"expecting"
     assert (client.get(demo_server.url + "/")).status == 200
     assert client.connections_opened == 1
+
+
+def test_errors_leave_the_client_block_unwrapped(net: MemoryNetwork) -> None:
+    """An error raised in the client's block reaches the caller as itself, not
+    wrapped in an exception group by the client's background tasks."""
+    net.refuse_next()
+    with pytest.raises(hyperpy.ConnectError):
+        with Client(network=net, http2_prior_knowledge=True) as client:
+            client.get("http://nowhere.test/")
+    with pytest.raises(KeyError):
+        with Client(network=net):
+            raise KeyError("the caller's own error")

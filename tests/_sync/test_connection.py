@@ -8,6 +8,7 @@ from email.utils import parsedate_to_datetime
 
 from hyperpy import Client, Server, ServerLimits
 from hyperpy._backends import SyncClock
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import app, raw_connection, read_head, read_responses, read_until_eof
 
@@ -52,7 +53,7 @@ def test_pipelined_requests_answered_in_order(server: Server) -> None:
     requests = b"".join(
         b"GET /inspect?n=%d HTTP/1.1\r\nHost: pipeline\r\n\r\n" % n for n in range(3)
     )
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(requests, 5.0)
         responses = read_responses(stream, [b"GET"] * 3)
     assert [r.status for r in responses] == [200, 200, 200]
@@ -68,7 +69,7 @@ def test_pipelined_mixed_methods(demo_server: Server) -> None:
         b"3\r\nsec\r\n3\r\nond\r\n0\r\n\r\n"
         b"GET / HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n"
     )
-    with raw_connection(_port(demo_server)) as stream:
+    with raw_connection(demo_server) as stream:
         stream.send_all(requests, 5.0)
         responses = read_responses(stream, [b"POST", b"HEAD", b"POST", b"GET"])
         rest = read_until_eof(stream)
@@ -84,7 +85,7 @@ def test_expect_100_continue(demo_server: Server) -> None:
         b"POST /echo HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\n"
         b"Content-Length: %d\r\n\r\n" % len(body)
     )
-    with raw_connection(_port(demo_server)) as stream:
+    with raw_connection(demo_server) as stream:
         stream.send_all(head, 5.0)
         buffer = bytearray()
         interim = read_head(stream, buffer)
@@ -105,7 +106,7 @@ def test_expect_100_continue_not_read_by_handler(server: Server) -> None:
     # "/" answers without reading the body: no 100 Continue, the final response comes
     # straight away, and the server closes (the client may or may not send the body).
     head = b"POST / HTTP/1.1\r\nHost: e\r\nExpect: 100-continue\r\nContent-Length: 1000\r\n\r\n"
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(head, 5.0)
         data = read_until_eof(stream)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -114,7 +115,7 @@ def test_expect_100_continue_not_read_by_handler(server: Server) -> None:
 
 
 def test_http10_client(demo_server: Server) -> None:
-    with raw_connection(_port(demo_server)) as stream:
+    with raw_connection(demo_server) as stream:
         stream.send_all(b"GET / HTTP/1.0\r\n\r\n", 5.0)
         data = read_until_eof(stream)  # HTTP/1.0 without keep-alive: server closes
     head, _, body = data.partition(b"\r\n\r\n")
@@ -129,7 +130,7 @@ def test_http10_client(demo_server: Server) -> None:
 
 
 def test_http10_streamed_response_is_close_delimited(server: Server) -> None:
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(b"GET /stream?n=3&size=4 HTTP/1.0\r\nHost: old\r\n\r\n", 5.0)
         data = read_until_eof(stream)
     head, _, body = data.partition(b"\r\n\r\n")
@@ -140,7 +141,7 @@ def test_http10_streamed_response_is_close_delimited(server: Server) -> None:
 
 
 def test_http10_request_seen_by_handler(server: Server) -> None:
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(b"GET /inspect HTTP/1.0\r\nHost: h\r\n\r\n", 5.0)
         data = read_until_eof(stream)
     body = data.partition(b"\r\n\r\n")[2]
@@ -148,7 +149,7 @@ def test_http10_request_seen_by_handler(server: Server) -> None:
 
 
 def test_connection_close_request(server: Server) -> None:
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 5.0)
         data = read_until_eof(stream)
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
@@ -156,10 +157,10 @@ def test_connection_close_request(server: Server) -> None:
     assert data.endswith(b"\r\n\r\nok")
 
 
-def test_server_closes_idle_keepalive_connection() -> None:
+def test_server_closes_idle_keepalive_connection(net: MemoryNetwork) -> None:
     limits = ServerLimits(keep_alive_timeout=0.3)
-    with Server(app, port=0, limits=limits) as server:
-        with raw_connection(_port(server)) as stream:
+    with Server(app, port=0, limits=limits, network=net) as server:
+        with raw_connection(server) as stream:
             stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             started = SyncClock.now()
             [response] = read_responses(stream, [b"GET"])
@@ -169,10 +170,10 @@ def test_server_closes_idle_keepalive_connection() -> None:
             assert SyncClock.now() - started >= 0.25
 
 
-def test_client_replaces_connection_closed_by_server() -> None:
+def test_client_replaces_connection_closed_by_server(net: MemoryNetwork) -> None:
     limits = ServerLimits(keep_alive_timeout=0.2)
-    with Server(app, port=0, limits=limits) as server:
-        with Client() as client:
+    with Server(app, port=0, limits=limits, network=net) as server:
+        with Client(network=net) as client:
             first = (client.get(server.url + "/client")).json()["port"]
             SyncClock.sleep(0.6)  # the server closes the idle connection meanwhile
             second = (client.get(server.url + "/client")).json()["port"]
@@ -180,14 +181,14 @@ def test_client_replaces_connection_closed_by_server() -> None:
             assert client.connections_opened == 2
 
 
-def test_header_read_timeout_closes_silent_connection() -> None:
+def test_header_read_timeout_closes_silent_connection(net: MemoryNetwork) -> None:
     limits = ServerLimits(header_read_timeout=0.3)
-    with Server(app, port=0, limits=limits) as server:
-        with raw_connection(_port(server)) as stream:
+    with Server(app, port=0, limits=limits, network=net) as server:
+        with raw_connection(server) as stream:
             started = SyncClock.now()
             assert read_until_eof(stream, limit=3.0) == b""
             assert SyncClock.now() - started >= 0.25
-        with Client() as client:
+        with Client(network=net) as client:
             assert (client.get(server.url + "/")).status == 200
 
 
@@ -203,10 +204,10 @@ def test_ipv6_loopback(ipv6_loopback: str) -> None:
     assert headers["host"] == server.url.removeprefix("http://")
 
 
-def test_http1_only_server() -> None:
+def test_http1_only_server(net: MemoryNetwork) -> None:
     # Without h2c there is no sniffing of the first bytes: h11 starts from nothing.
-    with Server(app, port=0, http2=False) as server:
-        with Client() as client:
+    with Server(app, port=0, http2=False, network=net) as server:
+        with Client(network=net) as client:
             for _ in range(3):
                 assert (client.get(server.url + "/")).text == "ok"
             assert client.connections_opened == 1

@@ -3,8 +3,7 @@
 
 The hyperpy client talks to the hyperpy server (h2c prior knowledge and TLS with
 ALPN), and to ``h2peer``, a scripted raw h2 server that misbehaves on demand.
-Written once for trio; ``scripts/unasync.py`` generates the threaded twin in
-``tests/_sync`` (where each task of an ``AsyncTaskGroup`` becomes a thread).
+The h2c tests run on the in-process network, the TLS ones over loopback sockets.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from hyperpy import Client, H2Settings, Headers, Request, Response, Server, Time
 from hyperpy._backends import SyncClock, SyncEvent, SyncTaskGroup
 from hyperpy._sync.client.http2 import SyncHTTP2Connection
 from hyperpy._sync.server.http2 import SyncServerHTTP2Connection
+from hyperpy.testing import MemoryNetwork
 
 from .h2peer import PeerConnection, h2_peer
 
@@ -148,14 +148,16 @@ def mode(
     request: pytest.FixtureRequest,
     server_ssl_context: ssl.SSLContext,
     h2_client_ssl_context: ssl.SSLContext,
+    net: MemoryNetwork,
 ) -> Mode:
+    """h2c runs on the in-process network; TLS with ALPN over real loopback sockets."""
     if request.param == "tls":
         return Mode(
             "tls",
             {"ssl": server_ssl_context},
             {"http2": True, "verify": h2_client_ssl_context},
         )
-    return Mode("h2c", {}, {"http2_prior_knowledge": True})
+    return Mode("h2c", {"network": net}, {"http2_prior_knowledge": True, "network": net})
 
 
 def h2c_client(**options: Any) -> Client:
@@ -334,13 +336,13 @@ def test_ten_megabytes_each_way_per_stream_with_small_windows(mode: Mode) -> Non
 # -- 4. slow consumers bound the buffers ---------------------------------------------
 
 
-def test_slow_server_reader_bounds_server_buffering() -> None:
+def test_slow_server_reader_bounds_server_buffering(net: MemoryNetwork) -> None:
     streams = 3
     size = 1536 * 1024  # 4.5 MB in all
     results: dict[int, Any] = {}
-    with Server(app, port=0, h2_settings=SMALL_WINDOWS) as server:
+    with Server(app, port=0, h2_settings=SMALL_WINDOWS, network=net) as server:
         sampler = BufferSampler(lambda: _h2_server_connections(server))
-        with h2c_client() as client:
+        with h2c_client(network=net) as client:
 
             def upload(index: int) -> None:
                 try:
@@ -372,14 +374,14 @@ def test_slow_server_reader_bounds_server_buffering() -> None:
     assert sampler.max_total <= SMALL_WINDOWS.connection_window_size + window
 
 
-def test_slow_client_reader_bounds_client_buffering() -> None:
+def test_slow_client_reader_bounds_client_buffering(net: MemoryNetwork) -> None:
     streams = 3
     size = 1536 * 1024
     results: dict[int, Any] = {}
     conns: list[SyncHTTP2Connection] = []
     sampler = BufferSampler(lambda: list(conns))
-    with Server(app, port=0) as server:
-        with h2c_client(h2_settings=SMALL_WINDOWS) as client:
+    with Server(app, port=0, network=net) as server:
+        with h2c_client(h2_settings=SMALL_WINDOWS, network=net) as client:
 
             def download(index: int) -> None:
                 digest = hashlib.sha256()
@@ -440,7 +442,7 @@ def test_peer_reset_raises_stream_reset_and_connection_lives_on(when: str, code:
         conn.wait_eof()
 
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
             start = SyncClock.now()
             with pytest.raises(hyperpy.StreamReset) as info:
                 client.get(peer.url + "/reset-me")
@@ -467,7 +469,7 @@ def test_refused_stream_is_retried_transparently() -> None:
         conn.wait_eof()
 
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
             response = client.post(peer.url + "/refused", content=b"payload")
             assert response.status == 200
             assert response.content == b"/refused"
@@ -503,7 +505,7 @@ def _goaway_exchange(
     results: dict[str, Any] = {}
     durations: dict[str, float] = {}
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
 
             def fetch(path: str) -> None:
                 start = SyncClock.now()
@@ -574,7 +576,7 @@ def test_goaway_refusing_an_upload_in_progress(body: str) -> None:
             conn.wait_eof()
 
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
             content: Any = BLOB[:upload] if body == "bytes" else _blob_chunks(upload, 16384)
             start = SyncClock.now()
             if body == "bytes":
@@ -604,7 +606,7 @@ def test_peer_response_trailers() -> None:
         conn.wait_eof()
 
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
             response = client.get(peer.url + "/")
             assert response.content == b"body with trailers"
             assert response.headers["content-type"] == "text/plain"
@@ -632,7 +634,7 @@ def test_early_response_then_reset_no_error_completes(body: str) -> None:
         conn.wait_eof()
 
     with h2_peer(script) as peer:
-        with h2c_client() as client:
+        with h2c_client(network=peer.network) as client:
             content: Any = BLOB[:upload] if body == "bytes" else _blob_chunks(upload, 16384)
             start = SyncClock.now()
             response = client.post(peer.url + "/upload", content=content)

@@ -13,6 +13,7 @@ import pytest
 import hyperpy
 from hyperpy import Client, Request, Response, Server, ServerLimits
 from hyperpy._backends import SyncClock
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import app, raw_connection, read_until_eof
 
@@ -49,7 +50,7 @@ def _status(data: bytes) -> int:
 
 def _raw_exchange(server: Server, data: bytes) -> bytes:
     """Send ``data``; return everything the server answers until it closes."""
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(data, 5.0)
         return read_until_eof(stream)
 
@@ -76,7 +77,7 @@ def test_invalid_chunked_body_read_by_handler(demo_server: Server, client: Clien
 
 
 def test_truncated_body_then_close(server: Server, client: Client) -> None:
-    with raw_connection(_port(server)) as stream:
+    with raw_connection(server) as stream:
         stream.send_all(
             b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nonly-some", 5.0
         )
@@ -99,18 +100,18 @@ def test_target_too_long_414(server: Server, client: Client) -> None:
     assert client.connections_opened == 2
 
 
-def test_target_limit_is_configurable() -> None:
-    with Server(app, port=0, limits=ServerLimits(max_target_bytes=100)) as server:
-        with Client() as client:
+def test_target_limit_is_configurable(net: MemoryNetwork) -> None:
+    with Server(app, port=0, limits=ServerLimits(max_target_bytes=100), network=net) as server:
+        with Client(network=net) as client:
             ok = client.get(server.url + "/inspect?" + "q" * 80)
             too_long = client.get(server.url + "/inspect?" + "q" * 120)
     assert ok.status == 200
     assert too_long.status == 414
 
 
-def test_too_many_headers_431() -> None:
-    with Server(app, port=0, limits=ServerLimits(max_header_count=10)) as server:
-        with Client() as client:
+def test_too_many_headers_431(net: MemoryNetwork) -> None:
+    with Server(app, port=0, limits=ServerLimits(max_header_count=10), network=net) as server:
+        with Client(network=net) as client:
             few = client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(3)})
             many = client.get(server.url + "/", headers={f"x-h{i}": "v" for i in range(20)})
             after = client.get(server.url + "/")
@@ -121,11 +122,11 @@ def test_too_many_headers_431() -> None:
 
 
 @pytest.mark.parametrize("pieces", [1, 40], ids=["whole", "trickled"])
-def test_head_too_large_431(pieces: int) -> None:
+def test_head_too_large_431(net: MemoryNetwork, pieces: int) -> None:
     limits = ServerLimits(max_head_bytes=2048)
     head = b"GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + b"b" * 4096 + b"\r\n\r\n"
-    with Server(app, port=0, limits=limits) as server:
-        with raw_connection(_port(server)) as stream:
+    with Server(app, port=0, limits=limits, network=net) as server:
+        with raw_connection(server) as stream:
             step = -(-len(head) // pieces)
             try:
                 for start in range(0, len(head), step):
@@ -135,7 +136,7 @@ def test_head_too_large_431(pieces: int) -> None:
                 pass  # the server may answer and close before the whole head is sent
             data = read_until_eof(stream)
         assert _status(data) == 431
-        with Client() as client:
+        with Client(network=net) as client:
             assert (client.get(server.url + "/")).status == 200
 
 
@@ -152,17 +153,17 @@ def test_handler_exception_is_500_and_server_keeps_serving(
     assert client.connections_opened == 1
 
 
-def test_handler_returning_non_response_is_500() -> None:
+def test_handler_returning_non_response_is_500(net: MemoryNetwork) -> None:
     def bad(request: Request) -> Response:
         return "not a response"  # type: ignore[return-value]
 
-    with Server(bad, port=0) as server:
-        with Client() as client:
+    with Server(bad, port=0, network=net) as server:
+        with Client(network=net) as client:
             response = client.get(server.url + "/")
     assert response.status == 500
 
 
-def test_response_stream_failing_midway_cuts_connection() -> None:
+def test_response_stream_failing_midway_cuts_connection(net: MemoryNetwork) -> None:
     def broken() -> Iterator[bytes]:
         yield b"partial"
         raise RuntimeError("generator failed")
@@ -172,8 +173,8 @@ def test_response_stream_failing_midway_cuts_connection() -> None:
             return Response(200, content=broken())
         return Response(200, text="fine")
 
-    with Server(handler, port=0) as server:
-        with Client() as client:
+    with Server(handler, port=0, network=net) as server:
+        with Client(network=net) as client:
             with pytest.raises(hyperpy.RemoteProtocolError):
                 client.get(server.url + "/broken")
             assert (client.get(server.url + "/")).text == "fine"

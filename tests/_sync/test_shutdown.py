@@ -7,14 +7,15 @@ import pytest
 
 import hyperpy
 from hyperpy import Client, Request, Response, Server, ServerLimits
-from hyperpy._backends import SyncClock, SyncEvent, SyncSocketNetwork, SyncTaskGroup
+from hyperpy._backends import SyncClock, SyncEvent, SyncTaskGroup
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import app, raw_connection, read_until_eof
 
 BODY = b"s" * 300_000
 
 
-def test_shutdown_lets_request_in_flight_finish() -> None:
+def test_shutdown_lets_request_in_flight_finish(net: MemoryNetwork) -> None:
     started = SyncEvent()
     results: dict[str, Response] = {}
 
@@ -23,10 +24,10 @@ def test_shutdown_lets_request_in_flight_finish() -> None:
         SyncClock.sleep(0.5)
         return Response(200, content=BODY)
 
-    with Server(slow, port=0) as server:
+    with Server(slow, port=0, network=net) as server:
         assert server.address is not None
         port = server.address[1]
-        with Client(timeout=5.0) as client:
+        with Client(timeout=5.0, network=net) as client:
 
             def fetch() -> None:
                 results["response"] = client.get(server.url + "/")
@@ -45,15 +46,15 @@ def test_shutdown_lets_request_in_flight_finish() -> None:
 
             # Refused now: nothing listens any more.
             with pytest.raises(hyperpy.ConnectError):
-                SyncSocketNetwork().connect_tcp("127.0.0.1", port, 2.0)
+                net.connect_tcp("127.0.0.1", port, 2.0)
             with pytest.raises(hyperpy.ConnectError):
                 client.get(server.url + "/")
 
 
-def test_shutdown_closes_idle_keepalive_connections() -> None:
-    with Server(app, port=0) as server:
+def test_shutdown_closes_idle_keepalive_connections(net: MemoryNetwork) -> None:
+    with Server(app, port=0, network=net) as server:
         assert server.address is not None
-        with raw_connection(server.address[1]) as stream:
+        with raw_connection(server) as stream:
             stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             data = stream.receive(65536, 5.0)
             assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok")
@@ -63,7 +64,7 @@ def test_shutdown_closes_idle_keepalive_connections() -> None:
             assert read_until_eof(stream, limit=3.0) == b""
 
 
-def test_shutdown_grace_expires_for_stuck_request() -> None:
+def test_shutdown_grace_expires_for_stuck_request(net: MemoryNetwork) -> None:
     started = SyncEvent()
 
     def stuck(request: Request) -> Response:
@@ -71,9 +72,9 @@ def test_shutdown_grace_expires_for_stuck_request() -> None:
         SyncClock.sleep(1.5)
         return Response(200, text="too late")
 
-    with Server(stuck, port=0) as server:
+    with Server(stuck, port=0, network=net) as server:
         assert server.address is not None
-        with raw_connection(server.address[1]) as stream:
+        with raw_connection(server) as stream:
             stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
             assert started.wait(5.0)
             begin = SyncClock.now()
@@ -87,11 +88,11 @@ def test_shutdown_grace_expires_for_stuck_request() -> None:
             assert b"too late" not in data
 
 
-def test_shutdown_while_rejected_connection_lingers() -> None:
+def test_shutdown_while_rejected_connection_lingers(net: MemoryNetwork) -> None:
     # A client got a 400 and keeps its socket open while the server lingers on it.
-    with Server(app, port=0) as server:
+    with Server(app, port=0, network=net) as server:
         assert server.address is not None
-        with raw_connection(server.address[1]) as stream:
+        with raw_connection(server) as stream:
             stream.send_all(b"NOT HTTP\r\n\r\n", 5.0)
             data = stream.receive(65536, 5.0)
             assert data.startswith(b"HTTP/1.1 400")
@@ -102,11 +103,11 @@ def test_shutdown_while_rejected_connection_lingers() -> None:
                 stream.close()  # ends the linger
 
 
-def test_shutdown_not_blocked_by_silent_connection() -> None:
+def test_shutdown_not_blocked_by_silent_connection(net: MemoryNetwork) -> None:
     limits = ServerLimits(header_read_timeout=3.0)
-    with Server(app, port=0, limits=limits) as server:
+    with Server(app, port=0, limits=limits, network=net) as server:
         assert server.address is not None
-        stream = SyncSocketNetwork().connect_tcp("127.0.0.1", server.address[1], 5.0)
+        stream = net.connect_tcp(*server.address, 5.0)
         SyncClock.sleep(0.2)  # accepted, and silent
         begin = SyncClock.now()
         server.shutdown(grace=0.5)

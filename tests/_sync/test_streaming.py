@@ -10,6 +10,7 @@ import pytest
 
 import hyperpy
 from hyperpy import Client, Request, Response, Server
+from hyperpy.testing import MemoryNetwork
 
 from .helpers import byte_chunks, pattern
 
@@ -84,7 +85,7 @@ def test_streaming_server_response_read_fully(server: Server, client: Client) ->
     assert client.connections_opened == 1
 
 
-def test_async_generator_handler_response() -> None:
+def test_async_generator_handler_response(net: MemoryNetwork) -> None:
     def numbers() -> Iterator[bytes]:
         for n in range(300):
             yield f"{n}\n".encode()
@@ -92,8 +93,8 @@ def test_async_generator_handler_response() -> None:
     def handler(request: Request) -> Response:
         return Response(200, content=numbers(), headers={"content-type": "text/plain"})
 
-    with Server(handler, port=0) as server:
-        with Client() as client:
+    with Server(handler, port=0, network=net) as server:
+        with Client(network=net) as client:
             response = client.get(server.url + "/")
     assert response.text.splitlines() == [str(n) for n in range(300)]
     assert response.headers["transfer-encoding"] == "chunked"

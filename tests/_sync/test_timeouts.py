@@ -10,10 +10,11 @@ import pytest
 import hyperpy
 from hyperpy import Client, Server, Timeout
 from hyperpy._backends import SyncClock, SyncTaskGroup
+from hyperpy.testing import MemoryNetwork
 
 
-def test_read_timeout(server: Server) -> None:
-    with Client(timeout=Timeout(read=0.2)) as client:
+def test_read_timeout(net: MemoryNetwork, server: Server) -> None:
+    with Client(timeout=Timeout(read=0.2), network=net) as client:
         started = SyncClock.now()
         with pytest.raises(hyperpy.ReadTimeout):
             client.get(server.url + "/slow?delay=1")
@@ -68,7 +69,7 @@ def test_connect_timeout(full_backlog_port: int) -> None:
         assert SyncClock.now() - started < 1.5
 
 
-def test_write_timeout(server: Server) -> None:
+def test_write_timeout(net: MemoryNetwork, server: Server) -> None:
     # /slow never reads the request body: once the socket buffers are full, the
     # client's sends stall and the write deadline fires.
     def huge() -> Iterator[bytes]:
@@ -76,20 +77,20 @@ def test_write_timeout(server: Server) -> None:
         for _ in range(1024):  # 64 MiB, far beyond loopback socket buffers
             yield block
 
-    with Client(timeout=Timeout(write=0.3)) as client:
+    with Client(timeout=Timeout(write=0.3), network=net) as client:
         started = SyncClock.now()
         with pytest.raises(hyperpy.WriteTimeout):
             client.post(server.url + "/slow?delay=1", content=huge())
         assert SyncClock.now() - started < 1.8
 
 
-def test_pool_timeout(server: Server) -> None:
+def test_pool_timeout(net: MemoryNetwork, server: Server) -> None:
     results: dict[str, object] = {}
 
     def slow() -> None:
         results["slow"] = (client.get(server.url + "/slow?delay=0.8")).text
 
-    with Client(max_connections=1, timeout=Timeout(pool=0.2)) as client:
+    with Client(max_connections=1, timeout=Timeout(pool=0.2), network=net) as client:
         with SyncTaskGroup() as group:
             group.start_soon(slow)
             SyncClock.sleep(0.2)  # the only connection is now busy
@@ -103,7 +104,7 @@ def test_pool_timeout(server: Server) -> None:
         assert client.connections_opened == 1
 
 
-def test_max_connections_makes_requests_wait(server: Server) -> None:
+def test_max_connections_makes_requests_wait(net: MemoryNetwork, server: Server) -> None:
     ports: list[int] = []
 
     def fetch() -> None:
@@ -111,7 +112,7 @@ def test_max_connections_makes_requests_wait(server: Server) -> None:
         assert response.text == "slow done"
         ports.append((client.get(server.url + "/client")).json()["port"])
 
-    with Client(max_connections=1, timeout=5.0) as client:
+    with Client(max_connections=1, timeout=5.0, network=net) as client:
         with SyncTaskGroup() as group:
             for _ in range(4):
                 group.start_soon(fetch)
@@ -120,11 +121,11 @@ def test_max_connections_makes_requests_wait(server: Server) -> None:
         assert client.connections_opened == 1
 
 
-def test_concurrent_requests_open_parallel_connections(server: Server) -> None:
+def test_concurrent_requests_open_parallel_connections(net: MemoryNetwork, server: Server) -> None:
     def fetch() -> None:
         assert (client.get(server.url + "/slow?delay=0.3")).text == "slow done"
 
-    with Client(timeout=5.0) as client:
+    with Client(timeout=5.0, network=net) as client:
         started = SyncClock.now()
         with SyncTaskGroup() as group:
             for _ in range(5):

@@ -10,6 +10,7 @@ from hyperpy import LocalProtocolError, RemoteProtocolError, ServerLimits
 from hyperpy._core.fields import SERVER_HEADER, http_date
 from hyperpy._core.h1 import (
     CLOSED,
+    COALESCE_LIMIT,
     NEED_DATA,
     Data,
     EndOfMessage,
@@ -396,3 +397,52 @@ def test_client_sees_100_continue() -> None:
     final = client.next_event()
     assert type(final) is ResponseHead
     assert final.status == 200
+
+
+# -- whole messages in memory ---------------------------------------------------------
+
+
+def test_whole_request_small_body_is_one_buffer() -> None:
+    client = H1Client()
+    buffers = client.whole_request(
+        b"POST", b"/", [(b"host", b"h"), (b"content-length", b"2")], b"ok"
+    )
+    assert buffers == [b"POST / HTTP/1.1\r\nhost: h\r\ncontent-length: 2\r\n\r\nok"]
+    assert client.request_complete
+
+
+def test_whole_request_large_body_is_not_copied() -> None:
+    client = H1Client()
+    body = b"x" * (COALESCE_LIMIT + 1)
+    framing = [(b"host", b"h"), (b"content-length", str(len(body)).encode())]
+    buffers = client.whole_request(b"PUT", b"/", framing, body)
+    assert len(buffers) == 2
+    assert buffers[1] is body
+
+
+def test_whole_response_with_trailers_is_chunked() -> None:
+    server = _server(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    _request(server)
+    _finish_request(server)
+    data = b"".join(server.whole_response(200, [], b"abc", trailers=[(b"x-sum", b"1")]))
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"content-length" not in head.lower()
+    assert body == b"3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n"
+
+
+def test_whole_response_to_http10_drops_trailers() -> None:
+    server = _server(b"GET / HTTP/1.0\r\n\r\n")
+    _request(server)
+    _finish_request(server)
+    data = b"".join(server.whole_response(200, [], b"abc", trailers=[(b"x-sum", b"1")]))
+    assert _headers(data)[b"content-length"] == b"3"
+    assert data.endswith(b"\r\n\r\nabc")
+
+
+def test_whole_response_to_head_has_length_but_no_body() -> None:
+    server = _server(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n")
+    _request(server)
+    _finish_request(server)
+    data = b"".join(server.whole_response(200, [], b"hello", is_head=True))
+    assert _headers(data)[b"content-length"] == b"5"
+    assert data.endswith(b"\r\n\r\n")

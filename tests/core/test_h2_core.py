@@ -22,7 +22,14 @@ from hyperframe.frame import (
 )
 
 from hyperpy import H2Settings, RemoteProtocolError
-from hyperpy._core.h2 import PREFACE, H2Protocol, request_headers
+from hyperpy._core.h2 import (
+    PREFACE,
+    H2Protocol,
+    request_head,
+    request_headers,
+    response_headers,
+    response_status,
+)
 
 SEED = 20240611
 
@@ -413,3 +420,70 @@ def test_request_headers_drop_te_other_than_trailers() -> None:
         headers = request_headers("GET", "http", "example.org", "/", [(b"te", value)])
         assert ((b"te", value) in headers) is kept
         client.open_stream(headers, end_stream=True)  # h2 accepts what is left
+
+
+# -- request and response heads -------------------------------------------------------
+
+
+def test_request_head_decodes_pseudo_fields() -> None:
+    head = request_head(
+        [
+            (b":method", b"POST"),
+            (b":scheme", b"https"),
+            (b":authority", b"example.org:8443"),
+            (b":path", b"/a?b=c"),
+            (b"x-one", b"1"),
+        ]
+    )
+    assert head is not None
+    assert (head.method, head.scheme, head.authority, head.path) == (
+        "POST",
+        "https",
+        "example.org:8443",
+        "/a?b=c",
+    )
+    assert head.headers == [(b"x-one", b"1")]
+
+
+def test_request_head_falls_back_to_host_and_the_connection_scheme() -> None:
+    head = request_head([(b":method", b"GET"), (b":path", b"/"), (b"host", b"h:1")])
+    assert head is not None
+    assert head.authority == "h:1"
+    assert head.scheme is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b":path", b"/")],  # no method
+        [(b":method", b"GET"), (b":path", b"*")],  # not origin-form
+        [(b":method", b"GET")],  # no path
+        [(b":method", b"CONNECT"), (b":authority", b"h:443")],
+    ],
+)
+def test_request_head_refuses_what_cannot_be_served(headers: list[tuple[bytes, bytes]]) -> None:
+    assert request_head(headers) is None
+
+
+def test_response_headers_add_date_server_and_length() -> None:
+    fields = response_headers(200, [(b"content-type", b"text/plain"), (b"connection", b"x")], 5)
+    names = [name for name, _ in fields]
+    assert fields[0] == (b":status", b"200")
+    assert b"connection" not in names  # connection-specific: not allowed in HTTP/2
+    assert names.count(b"date") == names.count(b"server") == 1
+    assert (b"content-length", b"5") in fields
+
+
+def test_response_headers_keep_the_handlers_own_fields() -> None:
+    own = [(b"server", b"mine"), (b"date", b"yesterday"), (b"content-length", b"7")]
+    fields = response_headers(200, own, 5)
+    assert fields[1:] == own
+    assert (b"content-length", b"5") not in response_headers(204, [], 5)
+    assert all(name != b"content-length" for name, _ in response_headers(200, [], None))
+
+
+def test_response_status() -> None:
+    assert response_status([(b":status", b"404"), (b"x", b"y")]) == (404, [(b"x", b"y")])
+    for bad in ([], [(b":status", b"abc")]):
+        with pytest.raises(RemoteProtocolError, match=":status"):
+            response_status(bad)

@@ -34,10 +34,17 @@ class AsyncBackgroundTasks:
         cancel: bool,
     ) -> None:
         """Leave the task group, first cancelling its tasks if ``cancel``; waits for
-        them to end. The owner's exception, if any, is passed on to the group."""
+        them to end.
+
+        The owner's own exception (``exc``) is not handed to the group: it goes on
+        propagating from the owner's ``__aexit__`` as it is. Handed over, the group
+        could wrap it in an ExceptionGroup, and a caller's
+        ``except hyperpy.ConnectError`` around ``async with client:`` would miss it.
+        Only failures of the group's own tasks are raised here.
+        """
         group, self.group = self.group, None
         if group is None:
             return
         if cancel:
             group.cancel()
-        await group.__aexit__(exc_type, exc, tb)
+        await group.__aexit__(None, None, None)

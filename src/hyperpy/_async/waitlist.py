@@ -1,4 +1,4 @@
-"""Wake-ups for tasks (or threads) waiting on shared state."""
+"""Wake-ups for tasks waiting on shared state."""
 
 from __future__ import annotations
 

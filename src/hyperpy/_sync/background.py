@@ -1,6 +1,6 @@
 # GENERATED from src/hyperpy/_async/background.py by scripts/unasync.py: do not edit.
-"""A task group owned by an object that opens it in its own ``__aenter__`` and
-closes it in its ``__aexit__`` (the client's HTTP/2 readers, a server started in
+"""A task group owned by an object that opens it in its own ``__enter__`` and
+closes it in its ``__exit__`` (the client's HTTP/2 readers, a server started in
 the background)."""
 
 from __future__ import annotations
@@ -35,10 +35,17 @@ class SyncBackgroundTasks:
         cancel: bool,
     ) -> None:
         """Leave the task group, first cancelling its tasks if ``cancel``; waits for
-        them to end. The owner's exception, if any, is passed on to the group."""
+        them to end.
+
+        The owner's own exception (``exc``) is not handed to the group: it goes on
+        propagating from the owner's ``__exit__`` as it is. Handed over, the group
+        could wrap it in an ExceptionGroup, and a caller's
+        ``except hyperpy.ConnectError`` around ``with client:`` would miss it.
+        Only failures of the group's own tasks are raised here.
+        """
         group, self.group = self.group, None
         if group is None:
             return
         if cancel:
             group.cancel()
-        group.__exit__(exc_type, exc, tb)
+        group.__exit__(None, None, None)

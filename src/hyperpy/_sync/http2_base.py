@@ -2,7 +2,7 @@
 """What HTTP/2 client and server connections share: one reader, ordered writes,
 flow-controlled sending and credit-returning reading, and failure fan-out.
 
-Concurrency rules (the same for trio tasks and sync threads):
+Concurrency rules (in the blocking world, each task is a thread):
 - every ``H2Protocol`` call happens under ``self._lock`` (a real lock only in
   the sync world), and the bytes it produced are moved to ``self._outbox`` in
   the same locked block, so their order is the order of the state changes;
@@ -66,7 +66,7 @@ class SyncHTTP2Base:
             self._outbox_bytes += len(data)
 
     def _flush(self) -> None:
-        """Send everything queued, unless another task is already doing so."""
+        """Send everything queued, unless another thread is already doing so."""
         while self._outbox:
             if not self._write_lock.try_acquire():
                 return  # the holder sends our bytes before it lets go
@@ -94,7 +94,7 @@ class SyncHTTP2Base:
                 self._write_lock.release()
 
     def _flush_quietly(self) -> None:
-        """Flush for the connection's sake (credit, or frames other tasks queued).
+        """Flush for the connection's sake (credit, or frames other threads queued).
 
         A failure is recorded by ``_fail`` and reaches every stream through its own
         state (``_stream_error_locked``): a stream whose response fully arrived
@@ -143,7 +143,9 @@ class SyncHTTP2Base:
             raise StopSending
         # A stream a GOAWAY refused stops sending at once: the peer discards the rest.
         if stream.reset_code is not None or stream.refused:
-            if stream.reset_code == 0 and (stream.ended or stream.headers is not None):
+            if stream.reset_code == ErrorCodes.NO_ERROR and (
+                stream.ended or stream.headers is not None
+            ):
                 raise StopSending
             error = self._stream_error_locked(stream)
             assert error is not None
@@ -283,7 +285,7 @@ class SyncHTTP2Base:
             self._on_idle_timeout()
         except Exception as exc:
             if not isinstance(exc, TransportError):
-                # A bug must not take down the nursery this reader runs in (the
+                # A bug must not take down the task group this reader runs in (the
                 # client's, or the server's): fail this connection's streams instead.
                 logger.exception("HTTP/2 connection reader failed")
                 exc = RemoteProtocolError(f"internal error on the connection: {exc!r}")

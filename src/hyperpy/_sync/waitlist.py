@@ -1,5 +1,5 @@
 # GENERATED from src/hyperpy/_async/waitlist.py by scripts/unasync.py: do not edit.
-"""Wake-ups for tasks (or threads) waiting on shared state."""
+"""Wake-ups for tasks waiting on shared state."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
-from ..._config import Timeout, TimeoutTypes, VerifyTypes
+from ..._config import Timeout, TimeoutTypes
 from ..._models import URL, Response
+from ..._tls import VerifyTypes
 from .client import AsyncClient, RequestOptions
 
 if TYPE_CHECKING:

@@ -21,10 +21,11 @@ from ..._backends import (
     AsyncTaskGroup,
     AsyncTaskStatus,
 )
-from ..._config import H2Settings, ServerLimits, server_ssl_context
+from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
+from ..._tls import server_ssl_context
 from ..._types import AsyncHandler, AsyncTaskFn
 from ..background import AsyncBackgroundTasks
 from .http2 import AsyncServerHTTP2Connection
@@ -38,12 +39,18 @@ ServerConnection = Union[AsyncServerHTTP11Connection, AsyncServerHTTP2Connection
 class AsyncServer:
     """Serves ``app`` (``async def app(request) -> Response``) over HTTP/1.1 and HTTP/2.
 
-    Run it with ``await nursery.start(server.serve)`` (the bound address is
-    returned and kept as ``server.address``), or ``async with server:``. On a
-    cleartext port it speaks HTTP/1.1 and, when ``http2`` is on, h2c (prior
+    Run it in a block, ``async with server:`` (it listens before the block
+    starts), or with ``await server.start()`` and later ``await server.stop()``,
+    or in the foreground with ``await server.serve_forever()`` until
+    ``shutdown`` is called. The bound address is ``server.address`` (``port=0``
+    picks a free port) and ``server.url`` its base URL.
+
+    On a cleartext port it speaks HTTP/1.1 and, when ``http2`` is on, h2c (prior
     knowledge or ``Upgrade: h2c``); over TLS, what ALPN picked. ``ssl`` takes
     an SSLContext (set its ALPN protocols to ["h2", "http/1.1"] for HTTP/2), or
-    give ``certfile``/``keyfile`` and one is built.
+    give ``certfile``/``keyfile`` and one is built. ``network`` is where it
+    listens: the OS's sockets by default, or a ``hyperpy.testing`` memory
+    network.
     """
 
     def __init__(
@@ -71,7 +78,7 @@ class AsyncServer:
         self.ssl_context = server_ssl_context(ssl, certfile, keyfile, alpn)
         self.backlog = backlog
         self.address: Address | None = None
-        self._network = network if network is not None else AsyncSocketNetwork()
+        self.network: AsyncNetwork = network if network is not None else AsyncSocketNetwork()
         self._listener: AsyncListener | None = None
         self._task_group: AsyncTaskGroup | None = None
         self._background = AsyncBackgroundTasks()
@@ -95,7 +102,7 @@ class AsyncServer:
 
     async def serve(self, *, task_status: Any = AsyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        listener = await self._network.listen_tcp(self.host, self.port, self.backlog)
+        listener = await self.network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
         try:
@@ -109,13 +116,13 @@ class AsyncServer:
             await listener.aclose()
 
     async def serve_forever(self) -> None:
-        """Serve until ``shutdown`` is called (from another task or thread)."""
+        """Serve until ``shutdown`` is called (from another task)."""
         await self.serve()
 
     async def _accept_loop(self, listener: AsyncListener, task_group: AsyncTaskGroup) -> None:
         while not self._draining:
             # Past max_connections, new connections wait in the kernel's accept
-            # backlog rather than as tasks or threads here.
+            # backlog rather than as concurrent tasks here.
             await self._slots.acquire()
             stream = await listener.accept()
             if stream is None:
@@ -261,7 +268,7 @@ class AsyncServer:
     async def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.
 
-        Stop with ``stop()``. In trio, prefer ``async with server`` or ``nursery.start``.
+        Stop with ``stop()``; ``async with server:`` does both.
         """
         await self.__aenter__()
         assert self.address is not None

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, cast
 
-from ..._config import Timeout, TimeoutTypes, VerifyTypes
+from ..._config import Timeout, TimeoutTypes
 from ..._models import URL, Response
+from ..._tls import VerifyTypes
 from .client import Client, RequestOptions
 
 if TYPE_CHECKING:

@@ -10,15 +10,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode, urljoin
 
 from ..._backends import SyncNetwork, SyncSocketNetwork
-from ..._config import (
-    H2Settings,
-    Timeout,
-    TimeoutTypes,
-    VerifyTypes,
-    client_ssl_context,
-    to_timeout,
-)
+from ..._config import H2Settings, Timeout, TimeoutTypes, to_timeout
 from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
+from ..._tls import VerifyTypes, client_ssl_context
 from ..._version import __version__
 from ..background import SyncBackgroundTasks
 from .pool import SyncConnectionPool
@@ -46,15 +40,21 @@ class Client:
     """An HTTP/1.1 and HTTP/2 client with a connection pool.
 
     Use it as a context manager (required for HTTP/2, whose connections each
-    run a reader task)::
+    have a reader running in the background)::
 
-        async with hyperpy.AsyncClient(http2=True) as client:
-            response = await client.get("https://example.org/")
+        with hyperpy.Client(http2=True) as client:
+            response = client.get("https://example.org/")
+            with client.stream("GET", "https://example.org/big") as response:
+                for chunk in response.iter_bytes():
+                    ...
 
     ``http2=True`` offers h2 by ALPN on https (HTTP/1.1 if the server declines);
     ``http2_prior_knowledge=True`` speaks h2c on http://. ``timeout`` is a
     ``Timeout`` or a number of seconds for every step; ``verify`` is True (the
     system's CAs), False, a CA bundle path or an ``ssl.SSLContext``.
+    ``network`` is where connections go: the OS's sockets by default, or a
+    ``hyperpy.testing`` memory network. One client may be shared by many
+    concurrent threads.
     """
 
     def __init__(
@@ -197,7 +197,7 @@ class Client:
     ) -> Iterator[Response]:
         """Send a request; yield the response before its body is read.
 
-        Iterate the body with ``aiter_bytes()``; leaving the block releases the
+        Iterate the body with ``iter_bytes()``; leaving the block releases the
         connection (closing it if the body was not read to the end).
         """
         request = self.build_request(method, url, **options)

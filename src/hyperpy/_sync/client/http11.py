@@ -130,7 +130,7 @@ class SyncHTTP11Connection:
                 return b""
             raise
 
-    # -- the body source (see body.AsyncBodySource); one exchange at a time, so the
+    # -- the body source (see body.SyncBodySource); one exchange at a time, so the
     # key is unused.
 
     def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:

@@ -64,7 +64,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
             release(self, self.is_available)
             raise
         try:
-            # Our HEADERS, unless another task sent them already. If this fails, the
+            # Our HEADERS, unless another thread sent them already. If this fails, the
             # stream's own state says what happened to it (a response may even have
             # come in full before the peer closed): _wait_headers reports it.
             self._flush_quietly()
@@ -154,7 +154,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
         except StopSending:
             pass  # the server answered and reset with NO_ERROR: read its response
 
-    # -- the body source (see body.AsyncBodySource); the key is the stream id.
+    # -- the body source (see body.SyncBodySource); the key is the stream id.
 
     def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
         return self._read_chunk(key, timeout)

@@ -1,7 +1,7 @@
 # GENERATED from src/hyperpy/_async/server/context.py by scripts/unasync.py: do not edit.
 """What a server connection needs from its server, and what it reports back.
 
-Connections never import the server: they are handed an ``AsyncServerContext``
+Connections never import the server: they are handed an ``SyncServerContext``
 (limits, settings, how to call the app, how to run a task), and an HTTP/1.1
 connection that switches to HTTP/2 returns an ``H2CUpgrade`` for the server to
 continue, so the HTTP/1.1 code never imports the HTTP/2 code.

@@ -22,10 +22,11 @@ from ..._backends import (
     SyncTaskGroup,
     SyncTaskStatus,
 )
-from ..._config import H2Settings, ServerLimits, server_ssl_context
+from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
+from ..._tls import server_ssl_context
 from ..._types import SyncHandler, SyncTaskFn
 from ..background import SyncBackgroundTasks
 from .http2 import SyncServerHTTP2Connection
@@ -37,14 +38,20 @@ ServerConnection = Union[SyncServerHTTP11Connection, SyncServerHTTP2Connection]
 
 
 class Server:
-    """Serves ``app`` (``async def app(request) -> Response``) over HTTP/1.1 and HTTP/2.
+    """Serves ``app`` (``def app(request) -> Response``) over HTTP/1.1 and HTTP/2.
 
-    Run it with ``await nursery.start(server.serve)`` (the bound address is
-    returned and kept as ``server.address``), or ``async with server:``. On a
-    cleartext port it speaks HTTP/1.1 and, when ``http2`` is on, h2c (prior
+    Run it in a block, ``with server:`` (it listens before the block
+    starts), or with ``server.start()`` and later ``server.stop()``,
+    or in the foreground with ``server.serve_forever()`` until
+    ``shutdown`` is called. The bound address is ``server.address`` (``port=0``
+    picks a free port) and ``server.url`` its base URL.
+
+    On a cleartext port it speaks HTTP/1.1 and, when ``http2`` is on, h2c (prior
     knowledge or ``Upgrade: h2c``); over TLS, what ALPN picked. ``ssl`` takes
     an SSLContext (set its ALPN protocols to ["h2", "http/1.1"] for HTTP/2), or
-    give ``certfile``/``keyfile`` and one is built.
+    give ``certfile``/``keyfile`` and one is built. ``network`` is where it
+    listens: the OS's sockets by default, or a ``hyperpy.testing`` memory
+    network.
     """
 
     def __init__(
@@ -72,7 +79,7 @@ class Server:
         self.ssl_context = server_ssl_context(ssl, certfile, keyfile, alpn)
         self.backlog = backlog
         self.address: Address | None = None
-        self._network = network if network is not None else SyncSocketNetwork()
+        self.network: SyncNetwork = network if network is not None else SyncSocketNetwork()
         self._listener: SyncListener | None = None
         self._task_group: SyncTaskGroup | None = None
         self._background = SyncBackgroundTasks()
@@ -96,7 +103,7 @@ class Server:
 
     def serve(self, *, task_status: Any = SyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        listener = self._network.listen_tcp(self.host, self.port, self.backlog)
+        listener = self.network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
         try:
@@ -110,13 +117,13 @@ class Server:
             listener.close()
 
     def serve_forever(self) -> None:
-        """Serve until ``shutdown`` is called (from another task or thread)."""
+        """Serve until ``shutdown`` is called (from another thread)."""
         self.serve()
 
     def _accept_loop(self, listener: SyncListener, task_group: SyncTaskGroup) -> None:
         while not self._draining:
             # Past max_connections, new connections wait in the kernel's accept
-            # backlog rather than as tasks or threads here.
+            # backlog rather than as concurrent threads here.
             self._slots.acquire()
             stream = listener.accept()
             if stream is None:
@@ -262,7 +269,7 @@ class Server:
     def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.
 
-        Stop with ``stop()``. In trio, prefer ``async with server`` or ``nursery.start``.
+        Stop with ``stop()``; ``with server:`` does both.
         """
         self.__enter__()
         assert self.address is not None

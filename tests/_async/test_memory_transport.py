@@ -1,0 +1,142 @@
+"""The whole engine over the in-process network: no socket is touched, and faults
+injected at a byte offset reach the client as typed errors, never as short bodies."""
+
+from __future__ import annotations
+
+import random
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import hyperpy
+from hyperpy import AsyncClient, AsyncServer, Request, Response, Timeout
+from hyperpy._backends import AsyncClock
+from hyperpy.testing import AsyncMemoryNetwork
+
+MB = 1024 * 1024
+BLOB = random.Random(12).randbytes(MB)
+
+
+async def _chunks(size: int, chunk: int = 16 * 1024) -> AsyncIterator[bytes]:
+    for start in range(0, size, chunk):
+        yield BLOB[start : min(size, start + chunk)]
+
+
+async def app(request: Request) -> Response:
+    if request.path == "/echo":
+        return Response(200, content=await request.aread())
+    if request.path == "/blob":  # in memory: Content-Length framing
+        return Response(200, content=BLOB)
+    if request.path == "/stream":  # streamed: chunked over HTTP/1.1
+        return Response(200, content=_chunks(MB))
+    return Response(404)
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to connect or bind a real socket fails the test."""
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a real socket was used")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket.socket, "bind", refuse)
+
+
+def _client(net: AsyncMemoryNetwork, http2: bool, **options: Any) -> AsyncClient:
+    options.setdefault("timeout", Timeout(5))
+    return AsyncClient(network=net, http2_prior_knowledge=http2, **options)
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+async def test_one_megabyte_echo_without_sockets(no_sockets: None, http2: bool) -> None:
+    net = AsyncMemoryNetwork()
+    async with (
+        AsyncServer(app, port=0, network=net) as server,
+        _client(net, http2) as client,
+    ):
+        for body in (BLOB, _chunks(MB)):
+            response = await client.post(server.url + "/echo", content=body)
+            assert response.status == 200
+            assert response.http_version == ("2" if http2 else "1.1")
+            assert response.content == BLOB
+        # Any host and port reach the network's one server.
+        response = await client.post("http://anywhere.example:1234/echo", content=b"hi")
+        assert response.content == b"hi"
+    assert net.connections_opened == 2  # one per origin
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+@pytest.mark.parametrize("path", ["/blob", "/stream"])
+@pytest.mark.parametrize("cut", [0, 60, 5000, 300_000])
+async def test_cut_after_is_a_typed_error_never_a_short_body(
+    http2: bool, path: str, cut: int
+) -> None:
+    """The connection breaks after ``cut`` bytes to the client. A break in the middle
+    of the response must reach the caller as a typed error; one so early that the
+    request provably never went out (HTTP/2's set-up) may instead be retried on a
+    fresh connection. Either way, no caller ever sees a short body."""
+    mid_response = cut >= 5000
+    net = AsyncMemoryNetwork()
+    async with AsyncServer(app, port=0, network=net) as server, _client(net, http2) as client:
+        for _ in range(3):
+            net.cut_after(cut)
+            try:
+                response = await client.get(server.url + path)
+            except hyperpy.HTTPError:
+                pass
+            else:
+                assert not mid_response, "the break went unnoticed"
+                assert response.content == BLOB
+            net.cut_after(cut)
+            received = b""
+            try:
+                async with client.stream("GET", server.url + path) as response:
+                    async for chunk in response.aiter_bytes():
+                        received += chunk
+            except hyperpy.HTTPError:
+                assert len(received) < len(BLOB)
+                assert BLOB.startswith(received)  # what came is a true prefix
+            else:
+                assert not mid_response, "the break went unnoticed"
+                assert received == BLOB
+        # The next connection is whole again.
+        response = await client.get(server.url + path)
+        assert response.content == BLOB
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+async def test_stall_after_is_a_read_timeout(http2: bool) -> None:
+    net = AsyncMemoryNetwork()
+    async with (
+        AsyncServer(app, port=0, network=net) as server,
+        _client(net, http2, timeout=Timeout(5, read=0.3)) as client,
+    ):
+        net.stall_after(20_000)
+        start = AsyncClock.now()
+        with pytest.raises(hyperpy.ReadTimeout):
+            await client.get(server.url + "/blob")
+        assert AsyncClock.now() - start < 2.0
+
+
+@pytest.mark.parametrize("http2", [False, True], ids=["http1.1", "http2"])
+async def test_delay_slows_the_exchange_and_loses_nothing(http2: bool) -> None:
+    net = AsyncMemoryNetwork()
+    async with AsyncServer(app, port=0, network=net) as server, _client(net, http2) as client:
+        net.delay(0.1, direction="to_client")
+        start = AsyncClock.now()
+        response = await client.post(server.url + "/echo", content=b"x" * 100_000)
+        assert response.content == b"x" * 100_000
+        assert AsyncClock.now() - start >= 0.1
+
+
+async def test_refused_connect_is_a_connect_error() -> None:
+    net = AsyncMemoryNetwork()
+    async with AsyncServer(app, port=0, network=net) as server, _client(net, False) as client:
+        net.refuse_next()
+        with pytest.raises(hyperpy.ConnectError):
+            await client.get(server.url + "/echo")
+        assert (await client.post(server.url + "/echo", content=b"ok")).content == b"ok"

@@ -1,0 +1,111 @@
+"""Unit tests of the retry policy (``hyperpy._core.retry.Retry``): no IO."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperpy import ConnectionTerminated, RequestNotProcessed
+from hyperpy._core.retry import IDEMPOTENT_METHODS, Retry
+
+REFUSED = 7  # REFUSED_STREAM
+
+
+def proven(error_code: int | None = REFUSED, last_stream_id: int = 0) -> RequestNotProcessed:
+    """What an HTTP/2 peer's GOAWAY or REFUSED_STREAM proves."""
+    return RequestNotProcessed(
+        "stream 3 was refused by the peer", error_code=error_code, last_stream_id=last_stream_id
+    )
+
+
+def stale() -> RequestNotProcessed:
+    """What a kept-alive HTTP/1.1 connection closed before any response byte suggests."""
+    return RequestNotProcessed("the server closed the kept-alive connection", certain=False)
+
+
+def test_defaults() -> None:
+    retry = Retry()
+    assert retry.total == 3
+    assert retry.allowed_methods == IDEMPOTENT_METHODS
+    assert retry.history == ()
+    assert not retry.is_exhausted
+
+
+def test_increment_returns_a_new_value_and_keeps_history() -> None:
+    retry = Retry(total=2)
+    first = retry.increment("GET", stale(), replayable=True)
+    assert retry.total == 2  # the original never changes
+    assert first.total == 1
+    assert [attempt.method for attempt in first.history] == ["GET"]
+    assert "kept-alive" in first.history[0].error
+    second = first.increment("GET", proven(), replayable=True)
+    assert second.total == 0
+    assert second.is_exhausted
+    assert len(second.history) == 2
+
+
+def test_exhausted_proven_refusal_raises_connection_terminated() -> None:
+    retry = Retry(total=1).increment("POST", proven(), replayable=True)
+    with pytest.raises(ConnectionTerminated) as info:
+        retry.increment("POST", proven(error_code=0, last_stream_id=1), replayable=True)
+    assert "not retried" in str(info.value)
+    assert "gave up after 2 attempts" in str(info.value)
+    assert info.value.error_code == 0
+    assert info.value.last_stream_id == 1
+
+
+def test_exhausted_stale_connection_raises_request_not_processed() -> None:
+    with pytest.raises(RequestNotProcessed) as info:
+        Retry(total=0).increment("GET", stale(), replayable=True)
+    assert not info.value.certain
+    assert "not retried" in str(info.value)
+
+
+def test_proven_refusal_is_retried_for_any_method() -> None:
+    for method in ("POST", "PATCH", "GET", "CUSTOM"):
+        assert Retry().increment(method, proven(), replayable=True).total == 2
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH", "CONNECT", "post"])
+def test_uncertain_failure_is_not_retried_for_non_idempotent_methods(method: str) -> None:
+    with pytest.raises(RequestNotProcessed) as info:
+        Retry().increment(method, stale(), replayable=True)
+    assert f"{method.upper()} is not retried automatically" in str(info.value)
+
+
+@pytest.mark.parametrize("method", sorted(IDEMPOTENT_METHODS))
+def test_uncertain_failure_is_retried_for_idempotent_methods(method: str) -> None:
+    assert Retry().increment(method.lower(), stale(), replayable=True).total == 2
+
+
+def test_a_consumed_body_stream_is_never_replayed() -> None:
+    with pytest.raises(ConnectionTerminated, match="cannot be replayed"):
+        Retry().increment("GET", proven(), replayable=False)
+    with pytest.raises(RequestNotProcessed, match="cannot be replayed"):
+        Retry().increment("GET", stale(), replayable=False)
+
+
+def test_allowed_methods_are_configurable() -> None:
+    retry = Retry(allowed_methods=["get", "post"])
+    assert retry.allowed_methods == frozenset({"GET", "POST"})
+    assert retry.increment("POST", stale(), replayable=True).total == 2
+    with pytest.raises(RequestNotProcessed):
+        retry.increment("PUT", stale(), replayable=True)
+
+
+def test_new_copies_with_changes() -> None:
+    retry = Retry(total=5).increment("GET", stale(), replayable=True)
+    changed = retry.new(total=1)
+    assert changed.total == 1
+    assert changed.history == retry.history
+    assert changed.allowed_methods == retry.allowed_methods
+
+
+@pytest.mark.parametrize("total", [-1, 1.5, True, "3"])
+def test_total_is_validated(total: object) -> None:
+    with pytest.raises(ValueError, match="whole number"):
+        Retry(total=total)  # type: ignore[arg-type]
+
+
+def test_allowed_methods_must_be_names() -> None:
+    with pytest.raises(TypeError):
+        Retry(allowed_methods="GET")  # type: ignore[arg-type]
