@@ -13,11 +13,12 @@ holds whichever engine parses underneath.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 import h11
+import h11._headers
 
 from .._config import ServerLimits
 from .._exceptions import LocalProtocolError, RemoteProtocolError
@@ -83,26 +84,42 @@ class EndOfMessage(NamedTuple):
 Event = Union[RequestHead, ResponseHead, Data, EndOfMessage, _Signal]
 
 
-def _event(event: h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]) -> Event:
+def _fields(headers: h11._headers.Headers) -> Fields:
+    # h11 keeps (raw name, lowercase name, value) triples; reading them directly is
+    # several times faster than iterating its Sequence interface item by item.
+    return [(name, value) for _, name, value in headers._full_items]
+
+
+def _request_head(event: h11.Request) -> RequestHead:
+    return RequestHead(event.method, event.target, _fields(event.headers), event.http_version)
+
+
+def _response_head(event: h11.Response | h11.InformationalResponse) -> ResponseHead:
+    return ResponseHead(event.status_code, event.reason, _fields(event.headers), event.http_version)
+
+
+def _end(event: h11.EndOfMessage) -> EndOfMessage:
+    return EndOfMessage(_fields(event.headers))
+
+
+# The engine's event types and hyperpy's event for each: one dict lookup per event
+# (this runs for every body chunk).
+_CONVERT: dict[type[Any], Callable[[Any], Event]] = {
+    h11.Request: _request_head,
+    h11.Response: _response_head,
+    h11.InformationalResponse: _response_head,
+    h11.EndOfMessage: _end,
+    h11.ConnectionClosed: lambda event: CLOSED,
+    h11.NEED_DATA: lambda event: NEED_DATA,
+    h11.PAUSED: lambda event: PAUSED,
+}
+
+
+def _event(event: Any) -> Event:
     """hyperpy's event for what the engine produced."""
-    kind = type(event)
-    if kind is h11.Data:
-        return Data(bytes(event.data))  # type: ignore[union-attr]
-    if event is h11.NEED_DATA:
-        return NEED_DATA
-    if kind is h11.EndOfMessage:
-        return EndOfMessage(list(event.headers))  # type: ignore[union-attr]
-    if kind is h11.Request:
-        assert isinstance(event, h11.Request)
-        return RequestHead(event.method, event.target, list(event.headers), event.http_version)
-    if kind is h11.Response or kind is h11.InformationalResponse:
-        assert isinstance(event, (h11.Response, h11.InformationalResponse))
-        return ResponseHead(
-            event.status_code, event.reason, list(event.headers), event.http_version
-        )
-    if event is h11.PAUSED:
-        return PAUSED
-    return CLOSED  # h11.ConnectionClosed
+    if type(event) is h11.Data:
+        return Data(bytes(event.data))
+    return _CONVERT[event if event is h11.NEED_DATA or event is h11.PAUSED else type(event)](event)
 
 
 # -- framing --------------------------------------------------------------------------
