@@ -118,13 +118,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     get.add_argument(
         "--timeout",
-        type=float,
-        default=5.0,
+        type=_timeout,
+        default=Timeout(5.0),
         metavar="S",
         help="limit for each step (connect, each read, each write) in seconds "
         "(default: %(default)s)",
     )
     return parser
+
+
+def _timeout(text: str) -> Timeout:
+    """``--timeout``: seconds for each step, checked as ``Timeout`` checks them."""
+    try:
+        return Timeout(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 # -- serve ----------------------------------------------------------------------------
@@ -259,7 +267,7 @@ def _get(args: argparse.Namespace) -> int:
     try:
         with (
             Client(
-                timeout=Timeout(args.timeout),
+                timeout=args.timeout,
                 verify=not args.insecure,
                 http2=args.http2,
                 http2_prior_knowledge=args.http2_prior_knowledge,

@@ -18,14 +18,14 @@ UNSET = _Unset.UNSET
 
 
 def _seconds(name: str, value: float | None) -> float | None:
-    """``value`` checked as a timeout: a positive, finite number of seconds, or None."""
+    """``value`` checked as a timeout: a finite number of seconds, 0 or more, or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"Timeout {name} must be a number of seconds or None, not {value!r}")
-    if not math.isfinite(value) or value <= 0:
+    if not math.isfinite(value) or value < 0:
         raise ValueError(
-            f"Timeout {name} must be a finite number of seconds above 0 (None: no limit),"
+            f"Timeout {name} must be a finite number of seconds, 0 or more (None: no limit),"
             f" not {value!r}"
         )
     return float(value)
@@ -38,7 +38,8 @@ class Timeout:
     ``connect`` bounds TCP+TLS set-up, ``read`` each wait for peer bytes, ``write``
     each wait for the peer to accept ours, ``pool`` the wait for a free connection.
     ``Timeout(5)`` sets all four; ``Timeout(5, read=30)`` all but ``read``.
-    Every value must be above 0, or None.
+    Every value is a finite number of seconds, 0 or more (0: only what is ready at
+    once), or None.
     """
 
     connect: float | None = 5.0

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 
+import pytest
+
+import hyperpy
 from hyperpy import AsyncClient, AsyncServer, ServerLimits
-from hyperpy._backends import AsyncClock
+from hyperpy._backends import AsyncClock, AsyncListener, AsyncStream, AsyncTaskGroup
 from hyperpy.testing import AsyncMemoryNetwork
 
 from .helpers import app, raw_connection, read_head, read_responses, read_until_eof
@@ -212,3 +216,63 @@ async def test_http1_only_server(net: AsyncMemoryNetwork) -> None:
             for _ in range(3):
                 assert (await client.get(server.url + "/")).text == "ok"
             assert client.connections_opened == 1
+
+
+AsyncServerScript = tuple[AsyncListener, Callable[[AsyncTaskGroup], Awaitable[None]]]
+
+
+async def _drop_second_requests(net: AsyncMemoryNetwork, seen: list[bytes]) -> AsyncServerScript:
+    """A raw server that answers the first request of each connection (kept alive)
+    and closes the connection, unanswered, on the second: a server that fails
+    while handling a request looks like this."""
+    listener = await net.listen_tcp("127.0.0.1", 80)
+
+    async def serve(task_group: AsyncTaskGroup) -> None:
+        while True:
+            stream = await listener.accept()
+            if stream is None:
+                return
+            task_group.start_soon(connection, stream)
+
+    async def connection(stream: AsyncStream) -> None:
+        buffer = bytearray()
+        answered = False
+        while True:
+            data = await stream.receive(65536, 5.0)
+            if not data:
+                break
+            buffer += data
+            while b"\r\n\r\n" in buffer:
+                head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+                buffer[:] = rest
+                seen.append(head.split(b" ")[0])
+                if answered:
+                    await stream.aclose()  # unanswered: as if the handler crashed
+                    return
+                answered = True
+                await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", 5.0)
+        await stream.aclose()
+
+    return listener, serve
+
+
+async def test_reused_connection_dropped_mid_request_is_retried_once_for_get(
+    net: AsyncMemoryNetwork,
+) -> None:
+    seen: list[bytes] = []
+    listener, serve = await _drop_second_requests(net, seen)
+    async with AsyncTaskGroup() as tasks:
+        tasks.start_soon(serve, tasks)
+        async with AsyncClient(network=net, timeout=5.0) as client:
+            assert (await client.get("http://h/")).content == b"ok"
+            # The reused connection drops the GET: sent again once, on a new connection,
+            # whose first request is answered.
+            assert (await client.get("http://h/again")).content == b"ok"
+            assert client.connections_opened == 2
+            # A POST is never sent twice on a guess: the caller hears why.
+            with pytest.raises(hyperpy.RequestNotProcessed) as info:
+                await client.post("http://h/pay", content=b"1 EUR")
+            assert not info.value.certain
+            assert "POST is not retried automatically" in str(info.value)
+        await listener.aclose()
+    assert seen == [b"GET", b"GET", b"GET", b"POST"]

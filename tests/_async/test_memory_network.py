@@ -148,8 +148,10 @@ async def test_close_with_nothing_unread_is_a_fin() -> None:
     await server.aclose()
     assert await read_all(client, 8) == b"response"
     assert await client.receive(65536, T) == b""
+    await client.send_all(b"lost", T)  # accepted, as over TCP, and lost
     with pytest.raises(WriteError, match="broken pipe"):
         await client.send_all(b"more", T)
+    assert await client.receive(65536, T) == b""
 
 
 async def test_close_with_unread_input_is_a_reset() -> None:

@@ -149,3 +149,27 @@ async def test_request_trailers_reach_the_handler_over_http11(
     assert response.content == b"abcdef"
     # The demo's /echo sends the request's trailers back as response trailers.
     assert response.trailers["x-checksum"] == "123"
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["bytes", "streamed"])
+async def test_head_to_a_handler_with_trailers(net: AsyncMemoryNetwork, streamed: bool) -> None:
+    """The answer to HEAD carries no body and so no trailers; it is still answered
+    (once: a lost answer would make the client retry the idempotent HEAD)."""
+    calls: list[str] = []
+
+    async def handler(request: Request) -> Response:
+        calls.append(request.method)
+        content = byte_chunks(2, 10) if streamed else b"0123456789" * 2
+        return Response(200, content=content, trailers={"x-sum": "20"})
+
+    async with AsyncServer(handler, port=0, network=net) as server:
+        async with AsyncClient(network=net) as client:
+            response = await client.head(server.url + "/")
+            assert response.status == 200
+            assert response.content == b""
+            assert "x-sum" not in response.trailers
+            get = await client.get(server.url + "/")
+            expected = pattern(0, 10) + pattern(1, 10) if streamed else b"0123456789" * 2
+            assert get.content == expected
+            assert get.trailers["x-sum"] == "20"
+    assert calls == ["HEAD", "GET"]

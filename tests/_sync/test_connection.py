@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 
+import pytest
+
+import hyperpy
 from hyperpy import Client, Server, ServerLimits
-from hyperpy._backends import SyncClock
+from hyperpy._backends import SyncClock, SyncListener, SyncStream, SyncTaskGroup
 from hyperpy.testing import MemoryNetwork
 
 from .helpers import app, raw_connection, read_head, read_responses, read_until_eof
@@ -211,3 +215,63 @@ def test_http1_only_server(net: MemoryNetwork) -> None:
             for _ in range(3):
                 assert (client.get(server.url + "/")).text == "ok"
             assert client.connections_opened == 1
+
+
+SyncServerScript = tuple[SyncListener, Callable[[SyncTaskGroup], Awaitable[None]]]
+
+
+def _drop_second_requests(net: MemoryNetwork, seen: list[bytes]) -> SyncServerScript:
+    """A raw server that answers the first request of each connection (kept alive)
+    and closes the connection, unanswered, on the second: a server that fails
+    while handling a request looks like this."""
+    listener = net.listen_tcp("127.0.0.1", 80)
+
+    def serve(task_group: SyncTaskGroup) -> None:
+        while True:
+            stream = listener.accept()
+            if stream is None:
+                return
+            task_group.start_soon(connection, stream)
+
+    def connection(stream: SyncStream) -> None:
+        buffer = bytearray()
+        answered = False
+        while True:
+            data = stream.receive(65536, 5.0)
+            if not data:
+                break
+            buffer += data
+            while b"\r\n\r\n" in buffer:
+                head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+                buffer[:] = rest
+                seen.append(head.split(b" ")[0])
+                if answered:
+                    stream.close()  # unanswered: as if the handler crashed
+                    return
+                answered = True
+                stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", 5.0)
+        stream.close()
+
+    return listener, serve
+
+
+def test_reused_connection_dropped_mid_request_is_retried_once_for_get(
+    net: MemoryNetwork,
+) -> None:
+    seen: list[bytes] = []
+    listener, serve = _drop_second_requests(net, seen)
+    with SyncTaskGroup() as tasks:
+        tasks.start_soon(serve, tasks)
+        with Client(network=net, timeout=5.0) as client:
+            assert (client.get("http://h/")).content == b"ok"
+            # The reused connection drops the GET: sent again once, on a new connection,
+            # whose first request is answered.
+            assert (client.get("http://h/again")).content == b"ok"
+            assert client.connections_opened == 2
+            # A POST is never sent twice on a guess: the caller hears why.
+            with pytest.raises(hyperpy.RequestNotProcessed) as info:
+                client.post("http://h/pay", content=b"1 EUR")
+            assert not info.value.certain
+            assert "POST is not retried automatically" in str(info.value)
+        listener.close()
+    assert seen == [b"GET", b"GET", b"GET", b"POST"]

@@ -149,8 +149,10 @@ def test_close_with_nothing_unread_is_a_fin() -> None:
     server.close()
     assert read_all(client, 8) == b"response"
     assert client.receive(65536, T) == b""
+    client.send_all(b"lost", T)  # accepted, as over TCP, and lost
     with pytest.raises(WriteError, match="broken pipe"):
         client.send_all(b"more", T)
+    assert client.receive(65536, T) == b""
 
 
 def test_close_with_unread_input_is_a_reset() -> None:

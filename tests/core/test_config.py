@@ -22,9 +22,13 @@ def test_with_changes_some_limits() -> None:
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (2.0, 9.0, 2.0, None)
 
 
-@pytest.mark.parametrize("value", [-1, 0, 0.0, math.nan, math.inf, -math.inf])
+def test_zero_means_no_waiting() -> None:
+    assert Timeout(pool=0).pool == 0.0
+
+
+@pytest.mark.parametrize("value", [-1, -0.5, math.nan, math.inf, -math.inf])
 def test_out_of_range_values_are_refused(value: float) -> None:
-    with pytest.raises(ValueError, match="above 0"):
+    with pytest.raises(ValueError, match="0 or more"):
         Timeout(value)
     with pytest.raises(ValueError, match="read"):
         Timeout(read=value)

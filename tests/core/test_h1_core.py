@@ -443,6 +443,6 @@ def test_whole_response_to_head_has_length_but_no_body() -> None:
     server = _server(b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(server)
     _finish_request(server)
-    data = b"".join(server.whole_response(200, [], b"hello", is_head=True))
+    data = b"".join(server.whole_response(200, [], b"hello", trailers=[(b"x-sum", b"1")]))
     assert _headers(data)[b"content-length"] == b"5"
     assert data.endswith(b"\r\n\r\n")

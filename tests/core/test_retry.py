@@ -25,6 +25,7 @@ def stale() -> RequestNotProcessed:
 def test_defaults() -> None:
     retry = Retry()
     assert retry.total == 3
+    assert retry.read == 1
     assert retry.allowed_methods == IDEMPOTENT_METHODS
     assert retry.history == ()
     assert not retry.is_exhausted
@@ -35,6 +36,7 @@ def test_increment_returns_a_new_value_and_keeps_history() -> None:
     first = retry.increment("GET", stale(), replayable=True)
     assert retry.total == 2  # the original never changes
     assert first.total == 1
+    assert first.read == 0
     assert [attempt.method for attempt in first.history] == ["GET"]
     assert "kept-alive" in first.history[0].error
     second = first.increment("GET", proven(), replayable=True)
@@ -58,6 +60,18 @@ def test_exhausted_stale_connection_raises_request_not_processed() -> None:
         Retry(total=0).increment("GET", stale(), replayable=True)
     assert not info.value.certain
     assert "not retried" in str(info.value)
+    assert isinstance(info.value.__cause__, RequestNotProcessed)
+
+
+def test_uncertain_failures_have_their_own_smaller_budget() -> None:
+    """A server that drops the connection on seeing a request may have processed
+    it: by default it is sent at most twice, however large ``total`` is."""
+    retry = Retry(total=10).increment("GET", stale(), replayable=True)
+    with pytest.raises(RequestNotProcessed, match="gave up after 2 attempts"):
+        retry.increment("GET", stale(), replayable=True)
+    # Proven refusals still have the rest of the total.
+    assert retry.increment("GET", proven(), replayable=True).total == 8
+    assert Retry(read=3).increment("GET", stale(), replayable=True).read == 2
 
 
 def test_proven_refusal_is_retried_for_any_method() -> None:
@@ -85,7 +99,7 @@ def test_a_consumed_body_stream_is_never_replayed() -> None:
 
 
 def test_allowed_methods_are_configurable() -> None:
-    retry = Retry(allowed_methods=["get", "post"])
+    retry = Retry(read=2, allowed_methods=["get", "post"])
     assert retry.allowed_methods == frozenset({"GET", "POST"})
     assert retry.increment("POST", stale(), replayable=True).total == 2
     with pytest.raises(RequestNotProcessed):
@@ -100,10 +114,12 @@ def test_new_copies_with_changes() -> None:
     assert changed.allowed_methods == retry.allowed_methods
 
 
-@pytest.mark.parametrize("total", [-1, 1.5, True, "3"])
-def test_total_is_validated(total: object) -> None:
-    with pytest.raises(ValueError, match="whole number"):
-        Retry(total=total)  # type: ignore[arg-type]
+@pytest.mark.parametrize("value", [-1, 1.5, True, "3"])
+def test_counts_are_validated(value: object) -> None:
+    with pytest.raises(ValueError, match="total must be a whole number"):
+        Retry(total=value)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="read must be a whole number"):
+        Retry(read=value)  # type: ignore[arg-type]
 
 
 def test_allowed_methods_must_be_names() -> None:

@@ -4,9 +4,12 @@ the background)."""
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 
 from .._backends import AsyncTaskGroup
+
+logger = logging.getLogger("hyperpy")
 
 
 class AsyncBackgroundTasks:
@@ -47,4 +50,13 @@ class AsyncBackgroundTasks:
             return
         if cancel:
             group.cancel()
-        await group.__aexit__(None, None, None)
+        try:
+            await group.__aexit__(None, None, None)
+        except BaseException as failure:
+            if exc is None:
+                raise
+            # The owner's own exception (a KeyboardInterrupt, say) is what its caller
+            # must see. A task's real failure is kept in the log; the tasks' own
+            # cancellation (not an Exception) is not news.
+            if isinstance(failure, Exception):
+                logger.error("a background task failed as its owner ended", exc_info=failure)

@@ -251,13 +251,14 @@ class RequestRejected(Exception):
 class H1Server:
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
-    __slots__ = ("_chunked", "_closing", "_conn", "_limits")
+    __slots__ = ("_chunked", "_closing", "_conn", "_head", "_limits")
 
     def __init__(self, limits: ServerLimits) -> None:
         self._limits = limits
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
         self._closing = False  # the next response says Connection: close
         self._chunked = False  # the response in progress is chunked (so may carry trailers)
+        self._head = False  # the request being answered is a HEAD: the answer has no body
 
     def receive(self, data: bytes) -> None:
         """Feed bytes from the client (``b""``: it closed its side)."""
@@ -274,6 +275,7 @@ class H1Server:
             raise RequestRejected(status, str(exc)) from exc
         if type(event) is RequestHead:
             self._check_head(event)
+            self._head = event.method == b"HEAD"
         return event
 
     def _check_head(self, request: RequestHead) -> None:
@@ -295,6 +297,12 @@ class H1Server:
     @property
     def expects_100_continue(self) -> bool:
         return bool(self._conn.client_is_waiting_for_100_continue)
+
+    @property
+    def answering_head(self) -> bool:
+        """The response being made answers a HEAD request: it carries no body, and
+        so no trailers either."""
+        return self._head
 
     @property
     def http_version(self) -> str:
@@ -371,7 +379,7 @@ class H1Server:
 
     def end_response(self, trailers: Fields | None = None) -> bytes:
         """End of the response body, with trailers if its framing can carry them."""
-        fields = trailers if trailers and self._chunked else []
+        fields = trailers if trailers and self._chunked and not self._head else []
         return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=fields)))
 
     def whole_response(
@@ -382,19 +390,19 @@ class H1Server:
         reason: bytes = b"",
         *,
         trailers: Fields | None = None,
-        is_head: bool = False,
     ) -> list[bytes]:
         """The buffers that send a response whose body is in memory.
 
         Trailers travel only with chunked framing, so a response that carries
-        them is chunked rather than given a Content-Length.
+        them is chunked rather than given a Content-Length. The answer to HEAD
+        has the length of the body it does not carry, and no trailers.
         """
-        if trailers and not self.trailers_allowed:
+        if trailers and (self._head or not self.trailers_allowed):
             trailers = None
         head = self.start_response(
             status, headers, len(content) if trailers is None else None, reason
         )
-        pieces = [] if is_head or not content else self.body(content)
+        pieces = [] if self._head or not content else self.body(content)
         return _message(head, pieces, self.end_response(trailers), len(content))
 
     def error_response(self, status: int, detail: str) -> bytes:

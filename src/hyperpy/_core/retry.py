@@ -33,10 +33,13 @@ class Retry:
     """How many times, and for which requests, a request is sent again.
 
     ``total`` is how many more attempts are allowed. A request the protocol
-    proves unprocessed is retried whatever its method; one that is only
-    probably unprocessed (``RequestNotProcessed.certain`` false) only if its
-    method is in ``allowed_methods``. A request whose body was a stream that
-    has been (partly) sent cannot be replayed, so it is never retried.
+    proves unprocessed is retried whatever its method. One that is only
+    probably unprocessed (``RequestNotProcessed.certain`` false: the server
+    closed a kept-alive connection before any byte of a response) is retried
+    only if its method is in ``allowed_methods``, and at most ``read`` times,
+    since the server may have seen it after all (urllib3 calls failures after
+    a request went out read errors). A request whose body was a stream that has
+    been (partly) sent cannot be replayed, so it is never retried.
 
     The value never changes: ``increment`` returns the policy for the next
     attempt, ``new`` a copy with other settings::
@@ -47,12 +50,15 @@ class Retry:
     """
 
     total: int = 3
+    read: int = 1
     allowed_methods: frozenset[str] = IDEMPOTENT_METHODS
     history: tuple[RetryAttempt, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.total, bool) or not isinstance(self.total, int) or self.total < 0:
-            raise ValueError(f"Retry total must be a whole number >= 0, not {self.total!r}")
+        for name in ("total", "read"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"Retry {name} must be a whole number >= 0, not {value!r}")
         methods: Iterable[Any] = self.allowed_methods
         if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
             raise TypeError("Retry allowed_methods must be a collection of method names")
@@ -75,9 +81,14 @@ class Retry:
         """
         reason = self._refusal(method.upper(), error, replayable)
         if reason is not None:
-            raise _not_retried(error, reason)
+            final = _not_retried(error, reason)
+            final.__cause__ = error
+            raise final
         return replace(
-            self, total=self.total - 1, history=(*self.history, RetryAttempt(method, str(error)))
+            self,
+            total=self.total - 1,
+            read=self.read if error.certain else self.read - 1,
+            history=(*self.history, RetryAttempt(method, str(error))),
         )
 
     def _refusal(self, method: str, error: RequestNotProcessed, replayable: bool) -> str | None:
@@ -85,7 +96,7 @@ class Retry:
             return "its body was a stream already sent, which cannot be replayed"
         if not error.certain and method not in self.allowed_methods:
             return f"{method} is not retried automatically (not idempotent)"
-        if self.is_exhausted:
+        if self.is_exhausted or (not error.certain and self.read <= 0):
             return f"gave up after {len(self.history) + 1} attempts"
         return None
 

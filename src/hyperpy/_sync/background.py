@@ -5,9 +5,12 @@ the background)."""
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 
 from .._backends import SyncTaskGroup
+
+logger = logging.getLogger("hyperpy")
 
 
 class SyncBackgroundTasks:
@@ -48,4 +51,13 @@ class SyncBackgroundTasks:
             return
         if cancel:
             group.cancel()
-        group.__exit__(None, None, None)
+        try:
+            group.__exit__(None, None, None)
+        except BaseException as failure:
+            if exc is None:
+                raise
+            # The owner's own exception (a KeyboardInterrupt, say) is what its caller
+            # must see. A task's real failure is kept in the log; the tasks' own
+            # cancellation (not an Exception) is not news.
+            if isinstance(failure, Exception):
+                logger.error("a background task failed as its owner ended", exc_info=failure)

@@ -26,8 +26,9 @@ closing thread can share one stream.
 Closing follows TCP where hyperpy can tell the difference: an end closed while
 bytes sent to it are still unread resets the connection (the peer's own unread
 bytes are discarded, its reads raise ReadError, its writes WriteError);
-otherwise the peer gets a FIN (it reads what remains, then ``b""``; its writes
-fail: broken pipe). Closing wakes every waiter on both pipes.
+otherwise the peer gets a FIN (it reads what remains, then ``b""``; its first
+write after it is accepted and lost, the next fails: broken pipe). Closing
+wakes every waiter on both pipes.
 
 Faults are armed on the network and taken all together by the next connection
 opened. ``cut_after(n)``: a direction delivers its first n bytes and the first
@@ -284,8 +285,8 @@ class MemoryStream:
         """Send every byte, or raise.
 
         Writes what fits in the pipe and waits for room for the rest; WriteTimeout
-        if ``timeout`` passes first; WriteError after a reset, once either end is
-        closed, or after ``send_eof``.
+        if ``timeout`` passes first; WriteError after a reset, once our end is
+        closed, after ``send_eof``, or on the second write after the peer closed.
         """
         SyncClock.checkpoint()
         deadline = _deadline(timeout)
@@ -299,7 +300,12 @@ class MemoryStream:
                 if pipe.error is not None:
                     raise WriteError(f"send failed: {pipe.error}")
                 if pipe.reader_closed:
-                    raise WriteError("send failed: broken pipe (the peer closed the connection)")
+                    # As over TCP, the first write after the peer's clean close is
+                    # accepted (its bytes are lost: the peer answers with a reset),
+                    # and only the next one fails. A client that sends a request on
+                    # a kept-alive connection the server just closed reads EOF.
+                    pipe.error = "broken pipe (the peer closed the connection)"
+                    return
                 if pipe.eof:
                     raise WriteError("send failed: the sending side was shut down (send_eof)")
                 if sent == len(view):

@@ -57,9 +57,8 @@ class AsyncHTTP11Connection:
             except WriteError:
                 # The server may have answered early (e.g. 413) and stopped reading:
                 # its response, if any, is what the caller should see.
-                head = await self._receive_head(timeout, reused=False)
-            else:
-                head = await self._receive_head(timeout, reused=reused)
+                pass
+            head = await self._receive_head(timeout, reused=reused)
         except BaseException:
             release(self, False)
             await self.aclose()
@@ -103,14 +102,15 @@ class AsyncHTTP11Connection:
         while True:
             event = h1.next_event()
             if event is NEED_DATA:
-                data = await self._receive(timeout.read)
+                try:
+                    data = await self._receive(timeout.read)
+                except ReadError as exc:
+                    if reused and not got_bytes:
+                        raise self._stale(exc) from exc
+                    raise
                 if not data and not got_bytes:
                     if reused:
-                        # Most likely the server closed the idle connection as our
-                        # request went out; not proof that it did not process it.
-                        raise RequestNotProcessed(
-                            "the server closed the kept-alive connection", certain=False
-                        )
+                        raise self._stale(None)
                     raise RemoteProtocolError("the server closed the connection without a response")
                 got_bytes = got_bytes or bool(data)
                 h1.receive(data)
@@ -122,6 +122,14 @@ class AsyncHTTP11Connection:
                 raise RemoteProtocolError("the server closed the connection without a response")
             else:  # pragma: no cover - the parser yields nothing else here
                 raise RemoteProtocolError(f"unexpected event {event!r}")
+
+    @staticmethod
+    def _stale(error: ReadError | None) -> RequestNotProcessed:
+        # A kept-alive connection that ends (closed or reset) before any byte of the
+        # answer: most likely the server closed it idle as our request went out.
+        # Not proof that it did not process the request, hence ``certain=False``.
+        how = "reset" if error is not None else "closed"
+        return RequestNotProcessed(f"the server {how} the kept-alive connection", certain=False)
 
     async def _receive(self, timeout: float | None) -> bytes:
         try:

@@ -82,6 +82,7 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
         except RemoteProtocolError:
             await self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
             release(self, self.is_available)
+            await self.close_if_retired()
             raise
         response = Response(
             status, headers=Headers.from_raw(fields), http_version="2", request=request

@@ -141,7 +141,7 @@ class AsyncServerHTTP11Connection:
         if response is None:
             return False
         try:
-            await self._send_response(response, head.method == b"HEAD")
+            await self._send_response(response)
         except TransportError:
             return False
         except Exception:
@@ -149,7 +149,7 @@ class AsyncServerHTTP11Connection:
             return False  # the response is cut short: closing is the only honest signal
         return await body.discard_rest()
 
-    async def _send_response(self, response: Response, is_head: bool) -> None:
+    async def _send_response(self, response: Response) -> None:
         h1 = self._h1
         send = self._stream.send_all
         write_timeout = self._limits.write_timeout
@@ -161,7 +161,6 @@ class AsyncServerHTTP11Connection:
                 response._content or b"",
                 reason,
                 trailers=response.trailers.raw or None,
-                is_head=is_head,
             )
             for buffer in buffers:
                 await send(buffer, write_timeout)
@@ -169,7 +168,7 @@ class AsyncServerHTTP11Connection:
         head = h1.start_response(response.status, response.headers.raw, None, reason)
         await send(head, write_timeout)
         try:
-            if not is_head:
+            if not h1.answering_head:
                 async for chunk in response.aiter_bytes():
                     for piece in h1.body(chunk):
                         await send(piece, write_timeout)

@@ -260,10 +260,7 @@ class AsyncServer:
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        try:
-            await self.shutdown(grace=5.0)
-        finally:
-            await self._background.close(exc_type, exc, tb, cancel=False)
+        await self._stop(5.0, exc_type, exc, tb)
 
     async def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.
@@ -276,5 +273,20 @@ class AsyncServer:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Shut down a server started with ``start()``."""
-        await self.shutdown(grace)
-        await self.__aexit__()
+        await self._stop(grace)
+
+    async def _stop(
+        self,
+        grace: float,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        done = False
+        try:
+            await self.shutdown(grace)
+            done = True
+        finally:
+            # A shutdown cut short (cancelled, interrupted) never told ``serve`` to
+            # stop: cancel it, or leaving would wait for it forever.
+            await self._background.close(exc_type, exc, tb, cancel=not done)

@@ -83,6 +83,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
         except RemoteProtocolError:
             self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
             release(self, self.is_available)
+            self.close_if_retired()
             raise
         response = Response(
             status, headers=Headers.from_raw(fields), http_version="2", request=request

@@ -142,7 +142,7 @@ class SyncServerHTTP11Connection:
         if response is None:
             return False
         try:
-            self._send_response(response, head.method == b"HEAD")
+            self._send_response(response)
         except TransportError:
             return False
         except Exception:
@@ -150,7 +150,7 @@ class SyncServerHTTP11Connection:
             return False  # the response is cut short: closing is the only honest signal
         return body.discard_rest()
 
-    def _send_response(self, response: Response, is_head: bool) -> None:
+    def _send_response(self, response: Response) -> None:
         h1 = self._h1
         send = self._stream.send_all
         write_timeout = self._limits.write_timeout
@@ -162,7 +162,6 @@ class SyncServerHTTP11Connection:
                 response._content or b"",
                 reason,
                 trailers=response.trailers.raw or None,
-                is_head=is_head,
             )
             for buffer in buffers:
                 send(buffer, write_timeout)
@@ -170,7 +169,7 @@ class SyncServerHTTP11Connection:
         head = h1.start_response(response.status, response.headers.raw, None, reason)
         send(head, write_timeout)
         try:
-            if not is_head:
+            if not h1.answering_head:
                 for chunk in response.iter_bytes():
                     for piece in h1.body(chunk):
                         send(piece, write_timeout)

@@ -45,16 +45,25 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         self._client = stream.peername
         self._handlers: SyncTaskGroup | None = None
         self._finishing = False  # final GOAWAY sent: only lingering now
+        self._started = False  # our SETTINGS are queued (a GOAWAY may follow them)
+        self._shutdown_asked = False  # begin_shutdown came before run
         self._write_timeout = context.limits.write_timeout
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
         with self._lock:
-            if self._core.goaway_sent is None and self._error is None:
-                goaway = self._core.send_goaway()
-                self._outbox.append(goaway)
-                self._outbox_bytes += len(goaway)
+            if not self._started:
+                # Our SETTINGS must be the first frame: ``run`` says GOAWAY after it.
+                self._shutdown_asked = True
+                return
+            self._queue_goaway_locked()
         self._context.spawn_task(self._shutdown_step)
+
+    def _queue_goaway_locked(self) -> None:
+        if self._core.goaway_sent is None and self._error is None:
+            goaway = self._core.send_goaway()
+            self._outbox.append(goaway)
+            self._outbox_bytes += len(goaway)
 
     def _shutdown_step(self) -> None:
         try:
@@ -74,17 +83,23 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         with self._lock:
             if self._upgrade is not None:
                 self._core.start_upgraded(self._upgrade.settings)
+                # Stream 1 is the HTTP/1.1 request that asked for the upgrade: known
+                # from the start, so a shutdown now still waits for its answer.
+                self._core.streams[1] = StreamState(1, headers=[], ended=True)
+                self._waiters(1)
             else:
                 self._core.start()
             self._queue_locked()
+            self._started = True
+            if self._shutdown_asked:
+                self._queue_goaway_locked()
         self._flush()
         with SyncTaskGroup() as handlers:
             self._handlers = handlers
             if self._upgrade is not None:
-                # Stream 1 is the HTTP/1.1 request that asked for the upgrade.
-                self._core.streams[1] = StreamState(1, headers=[], ended=True)
-                self._waiters(1)
                 handlers.start_soon(self._handle_stream, 1, self._upgrade.request)
+            if self._shutdown_asked:
+                handlers.start_soon(self._shutdown_step)
             if self._initial:
                 with self._lock:
                     changes = self._core.receive(self._initial)

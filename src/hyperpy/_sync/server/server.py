@@ -261,10 +261,7 @@ class Server:
         exc: BaseException | None = None,
         tb: TracebackType | None = None,
     ) -> None:
-        try:
-            self.shutdown(grace=5.0)
-        finally:
-            self._background.close(exc_type, exc, tb, cancel=False)
+        self._stop(5.0, exc_type, exc, tb)
 
     def start(self) -> Address:
         """Serve in the background (a thread in the sync world); return the bound address.
@@ -277,5 +274,20 @@ class Server:
 
     def stop(self, grace: float = 10.0) -> None:
         """Shut down a server started with ``start()``."""
-        self.shutdown(grace)
-        self.__exit__()
+        self._stop(grace)
+
+    def _stop(
+        self,
+        grace: float,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> None:
+        done = False
+        try:
+            self.shutdown(grace)
+            done = True
+        finally:
+            # A shutdown cut short (cancelled, interrupted) never told ``serve`` to
+            # stop: cancel it, or leaving would wait for it forever.
+            self._background.close(exc_type, exc, tb, cancel=not done)
