@@ -113,3 +113,23 @@ async def test_shutdown_not_blocked_by_silent_connection(net: AsyncMemoryNetwork
     elapsed = AsyncClock.now() - begin
     await stream.aclose()
     assert elapsed < 2.0
+
+
+async def test_leaving_the_block_when_the_shutdown_fails(
+    net: AsyncMemoryNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown cut short on the way out (an error, an interrupt) still stops the
+    server: leaving the block must not wait for it forever."""
+
+    async def broken_shutdown(grace: float = 10.0) -> None:
+        raise RuntimeError("the shutdown failed")
+
+    start = AsyncClock.now()
+    with pytest.raises(RuntimeError, match="the shutdown failed"):
+        async with AsyncServer(app, port=0, network=net) as server:
+            async with AsyncClient(network=net) as client:
+                assert (await client.get(server.url + "/")).status == 200
+            monkeypatch.setattr(server, "shutdown", broken_shutdown)
+    assert AsyncClock.now() - start < 3.0
+    with pytest.raises(hyperpy.ConnectError):  # nothing listens any more
+        await net.connect_tcp("127.0.0.1", 80, 1.0)

@@ -114,3 +114,23 @@ def test_shutdown_not_blocked_by_silent_connection(net: MemoryNetwork) -> None:
     elapsed = SyncClock.now() - begin
     stream.close()
     assert elapsed < 2.0
+
+
+def test_leaving_the_block_when_the_shutdown_fails(
+    net: MemoryNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown cut short on the way out (an error, an interrupt) still stops the
+    server: leaving the block must not wait for it forever."""
+
+    def broken_shutdown(grace: float = 10.0) -> None:
+        raise RuntimeError("the shutdown failed")
+
+    start = SyncClock.now()
+    with pytest.raises(RuntimeError, match="the shutdown failed"):
+        with Server(app, port=0, network=net) as server:
+            with Client(network=net) as client:
+                assert (client.get(server.url + "/")).status == 200
+            monkeypatch.setattr(server, "shutdown", broken_shutdown)
+    assert SyncClock.now() - start < 3.0
+    with pytest.raises(hyperpy.ConnectError):  # nothing listens any more
+        net.connect_tcp("127.0.0.1", 80, 1.0)

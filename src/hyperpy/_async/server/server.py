@@ -232,13 +232,27 @@ class AsyncServer:
         start = AsyncClock.now()
         await self._idle.wait(grace)
         with self._lock:
-            left = list(self._connections)
-        if left:
+            busy = len(self._connections)
+        if busy:
             logger.warning(
                 "%d connection(s) still busy after %.1f s grace: closing them",
-                len(left),
+                busy,
                 AsyncClock.now() - start,
             )
+        await self._close_now()
+
+    async def _close_now(self) -> None:
+        """Stop at once: close the listener and every connection, and let ``serve``
+        return. The end of a graceful shutdown, or what is left of one cut short."""
+        with self._lock:
+            self._draining = True
+            left = list(self._connections)
+            opening = list(self._opening)
+        with AsyncShield(2.0):
+            if self._listener is not None:
+                await self._listener.aclose()
+            for stream in opening:
+                await stream.aclose()
             for conn in left:
                 await conn.abort()
         self._stopped.set()
@@ -287,6 +301,9 @@ class AsyncServer:
             await self.shutdown(grace)
             done = True
         finally:
-            # A shutdown cut short (cancelled, interrupted) never told ``serve`` to
-            # stop: cancel it, or leaving would wait for it forever.
+            if not done:
+                # The shutdown was cut short (cancelled, interrupted, failed): finish
+                # it abruptly, or ``serve`` would never return and leaving would wait
+                # for it forever.
+                await self._close_now()
             await self._background.close(exc_type, exc, tb, cancel=not done)
