@@ -446,3 +446,80 @@ def test_whole_response_to_head_has_length_but_no_body() -> None:
     data = b"".join(server.whole_response(200, [], b"hello", trailers=[(b"x-sum", b"1")]))
     assert _headers(data)[b"content-length"] == b"5"
     assert data.endswith(b"\r\n\r\n")
+
+
+# -- framing that could smuggle a request, and target forms -----------------------------
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        b"Content-Length: 5\r\nTransfer-Encoding:\r\n chunked\r\n",  # TE by obs-fold
+    ],
+    ids=["cl-te", "te-cl", "obs-fold-te"],
+)
+def test_content_length_and_transfer_encoding_is_rejected(fields: bytes) -> None:
+    server = _server(b"POST / HTTP/1.1\r\nHost: h\r\n" + fields + b"\r\n0\r\n\r\nGET /x HTTP/1.1")
+    with pytest.raises(RequestRejected) as info:
+        server.next_event()
+    assert info.value.status == 400
+    assert "ambiguous framing" in info.value.detail
+    response = server.error_response(info.value.status, info.value.detail)
+    assert _headers(response)[b"connection"] == b"close"  # never a second request
+
+
+def test_differing_content_lengths_are_rejected() -> None:
+    server = _server(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"
+    )
+    with pytest.raises(RequestRejected) as info:
+        server.next_event()
+    assert info.value.status == 400
+
+
+def test_connect_is_not_implemented() -> None:
+    server = _server(b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n")
+    with pytest.raises(RequestRejected) as info:
+        server.next_event()
+    assert info.value.status == 501
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "authority"),
+    [
+        (b"http://example.org/echo?x=1", b"/echo?x=1", b"example.org"),
+        (b"HTTPS://user:pw@example.org:8443", b"/", b"example.org:8443"),
+        (b"http://example.org?q=1#frag", b"/?q=1", b"example.org"),
+    ],
+)
+def test_absolute_form_authority_replaces_host(
+    target: bytes, path: bytes, authority: bytes
+) -> None:
+    server = _server(b"GET " + target + b" HTTP/1.1\r\nHost: other\r\nX: y\r\n\r\n")
+    head = _request(server)
+    assert head.target == path
+    assert head.authority == authority
+    assert [value for name, value in head.headers if name == b"host"] == [authority]
+    assert (b"x", b"y") in head.headers
+
+
+def test_asterisk_form_only_for_options() -> None:
+    assert _request(_server(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n")).target == b"*"
+    for target in (b"*", b"example.org:80", b"ftp://example.org/"):
+        with pytest.raises(RequestRejected) as info:
+            _server(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\n\r\n").next_event()
+        assert info.value.status == 400
+
+
+def test_h2c_upgrade_needs_valid_settings() -> None:
+    server = H1Server(ServerLimits())
+
+    def upgrade(settings: bytes) -> list[tuple[bytes, bytes]]:
+        return [(b"upgrade", b"h2c"), (b"http2-settings", settings)]
+
+    assert server.wants_h2c(upgrade(b"AAMAAABkAAQAAP__")) == b"AAMAAABkAAQAAP__"
+    assert server.wants_h2c(upgrade(b"")) == b""  # no settings at all is valid
+    for bad in (b"not base64!", b"AAMAAAB", b"AAIAAAAC", b"AAUAAAAB"):  # cut; PUSH=2; tiny frame
+        assert server.wants_h2c(upgrade(bad)) is None

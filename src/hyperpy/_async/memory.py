@@ -353,7 +353,7 @@ class AsyncMemoryStream:
         return False
 
     @property
-    def peername(self) -> Address:
+    def peername(self) -> Address | None:
         return self._peername
 
     @property

@@ -234,12 +234,20 @@ class SyncSocketStream:
     """A connected TCP stream, maybe TLS, over blocking threads (implements
     ``base.SyncStream``)."""
 
-    __slots__ = ("_io", "_raw", "_tls")
+    __slots__ = ("_io", "_peername", "_raw", "_tls")
 
-    def __init__(self, raw: _Socket, tls: _TLS | None = None) -> None:
+    def __init__(
+        self, raw: _Socket, tls: _TLS | None = None, peername: Address | None = None
+    ) -> None:
         self._raw = raw
         self._tls = tls
         self._io: _Socket | _TLS = tls if tls is not None else raw
+        if peername is None:
+            try:
+                peername = to_address(raw.sock.getpeername())
+            except OSError:  # the peer reset the connection before we asked (ENOTCONN)
+                peername = None
+        self._peername = peername
 
     def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
@@ -269,7 +277,7 @@ class SyncSocketStream:
             self._raw.shutdown()
             who = f" with {server_hostname}" if server_hostname else ""
             raise error(f"TLS handshake{who} failed: {exc}") from exc
-        return SyncSocketStream(self._raw, tls)
+        return SyncSocketStream(self._raw, tls, self._peername)
 
     @property
     def alpn(self) -> str | None:
@@ -280,8 +288,8 @@ class SyncSocketStream:
         return self._tls is not None
 
     @property
-    def peername(self) -> Address:
-        return to_address(self._raw.sock.getpeername())
+    def peername(self) -> Address | None:
+        return self._peername
 
     @property
     def sockname(self) -> Address:

@@ -34,12 +34,17 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 class AsyncSocketStream:
     """A connected TCP stream, maybe TLS, over trio (implements ``base.AsyncStream``)."""
 
-    __slots__ = ("_raw", "_stream")
+    __slots__ = ("_peername", "_raw", "_stream")
 
-    def __init__(self, stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]) -> None:
+    def __init__(
+        self,
+        stream: trio.SocketStream | trio.SSLStream[trio.SocketStream],
+        peername: Address | None = None,
+    ) -> None:
         self._stream = stream
         raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
         self._raw: trio.SocketStream = raw
+        self._peername = peername if peername is not None else _peer(raw.socket)
 
     async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
@@ -97,7 +102,7 @@ class AsyncSocketStream:
             # BrokenResourceError: report the underlying reason.
             reason = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else None
             raise error(f"TLS handshake{who} failed: {reason or exc!r}") from exc
-        return AsyncSocketStream(tls)
+        return AsyncSocketStream(tls, self._peername)
 
     @property
     def alpn(self) -> str | None:
@@ -112,8 +117,8 @@ class AsyncSocketStream:
         return isinstance(self._stream, trio.SSLStream)
 
     @property
-    def peername(self) -> Address:
-        return to_address(self._raw.socket.getpeername())
+    def peername(self) -> Address | None:
+        return self._peername
 
     @property
     def sockname(self) -> Address:
@@ -161,6 +166,13 @@ class AsyncSocketStream:
             except (OSError, trio.ClosedResourceError):
                 pass  # ClosedResourceError: another task (shutdown) closed it meanwhile
         await self._raw.aclose()
+
+
+def _peer(sock: trio.socket.SocketType) -> Address | None:
+    try:
+        return to_address(sock.getpeername())
+    except OSError:  # the peer reset the connection before we asked (ENOTCONN)
+        return None
 
 
 class AsyncSocketNetwork:

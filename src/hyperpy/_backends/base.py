@@ -58,8 +58,9 @@ class AsyncStream(Protocol):
     def is_tls(self) -> bool: ...
 
     @property
-    def peername(self) -> Address:
-        """The peer's address; may raise OSError once the peer has gone."""
+    def peername(self) -> Address | None:
+        """The peer's address, recorded when the connection was made (None if the
+        peer had already gone): asking later cannot fail."""
         ...
 
     @property
@@ -146,7 +147,7 @@ class SyncStream(Protocol):
     def is_tls(self) -> bool: ...
 
     @property
-    def peername(self) -> Address: ...
+    def peername(self) -> Address | None: ...
 
     @property
     def sockname(self) -> Address: ...

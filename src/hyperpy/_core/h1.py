@@ -23,6 +23,7 @@ import h11._headers
 from .._config import ServerLimits
 from .._exceptions import LocalProtocolError, RemoteProtocolError
 from .fields import SERVER_HEADER, http_date
+from .h2 import upgrade_settings_valid
 
 Fields = list[tuple[bytes, bytes]]
 
@@ -52,12 +53,18 @@ CLOSED = _Signal("CLOSED")  # the peer closed its side cleanly between messages
 
 
 class RequestHead(NamedTuple):
-    """A request line and its header fields (names lowercase)."""
+    """A request line and its header fields (names lowercase).
+
+    On the server, after hyperpy's checks, ``target`` is in origin form (or
+    ``*``) and ``authority`` holds the host of an absolute-form target, which
+    replaces Host (RFC 9112 §3.2.2).
+    """
 
     method: bytes
     target: bytes
     headers: Fields
     http_version: bytes
+    authority: bytes | None = None
 
 
 class ResponseHead(NamedTuple):
@@ -120,6 +127,37 @@ def _event(event: Any) -> Event:
     if type(event) is h11.Data:
         return Data(bytes(event.data))
     return _CONVERT[event if event is h11.NEED_DATA or event is h11.PAUSED else type(event)](event)
+
+
+def _origin_form(request: RequestHead) -> RequestHead:
+    """The request with its target in origin form (RFC 9112 §3.2).
+
+    An absolute-form target (``http://host/path``, what proxies are sent) must be
+    accepted by a server: its authority replaces Host (§3.2.2), so the Host field
+    is rewritten to match. Asterisk form is only for OPTIONS; authority form only
+    for CONNECT, which was refused before this.
+    """
+    target = request.target
+    if target[:1] == b"/":
+        return request
+    if target == b"*" and request.method == b"OPTIONS":
+        return request
+    scheme, sep, rest = target.partition(b"://")
+    if sep and scheme.lower() in (b"http", b"https"):
+        end = len(rest)
+        for mark in (b"/", b"?", b"#"):
+            found = rest.find(mark)
+            if 0 <= found < end:
+                end = found
+        authority = rest[:end].rpartition(b"@")[2]  # userinfo is not for the server
+        path = rest[end:].partition(b"#")[0]
+        if path[:1] != b"/":
+            path = b"/" + path  # http://host and http://host?q have the path "/"
+        if authority:
+            headers = [(n, v) for n, v in request.headers if n != b"host"]
+            headers.append((b"host", authority))
+            return request._replace(target=path, headers=headers, authority=authority)
+    raise RequestRejected(400, "the request target is not in origin or absolute form")
 
 
 # -- framing --------------------------------------------------------------------------
@@ -274,11 +312,13 @@ class H1Server:
                 status = 431
             raise RequestRejected(status, str(exc)) from exc
         if type(event) is RequestHead:
-            self._check_head(event)
+            event = self._check_head(event)
             self._head = event.method == b"HEAD"
         return event
 
-    def _check_head(self, request: RequestHead) -> None:
+    def _check_head(self, request: RequestHead) -> RequestHead:
+        """hyperpy's rules for a request head, whatever engine parsed it; returns the
+        head with its target in origin form."""
         limits = self._limits
         if not request.http_version.startswith(b"1."):
             raise RequestRejected(505, "only HTTP/1.x is served here")
@@ -290,9 +330,26 @@ class H1Server:
         # single read is measured here (a lower bound of its raw size: optional
         # whitespace aside).
         size = len(request.method) + len(request.target) + 12
-        size += sum(len(name) + len(value) + 4 for name, value in request.headers)
+        lengths = transfer_codings = 0
+        for name, value in request.headers:
+            size += len(name) + len(value) + 4
+            if name == b"content-length":
+                lengths += 1
+            elif name == b"transfer-encoding":
+                transfer_codings += 1
         if size > limits.max_head_bytes:
             raise RequestRejected(431, "request head too large")
+        if transfer_codings and lengths:
+            # Request smuggling: a front end that frames by Content-Length and a back
+            # end that frames by Transfer-Encoding (or the reverse) disagree on where
+            # the next request starts. RFC 9112 §6.1 allows rejecting it, and the
+            # connection must close after the response either way (§6.3).
+            raise RequestRejected(
+                400, "both Content-Length and Transfer-Encoding: ambiguous framing"
+            )
+        if request.method == b"CONNECT":
+            raise RequestRejected(501, "CONNECT (tunnelling) is not supported here")
+        return _origin_form(request)
 
     @property
     def expects_100_continue(self) -> bool:
@@ -433,7 +490,8 @@ class H1Server:
         if upgrade is None or settings is None:
             return None
         tokens = {t.strip().lower() for t in upgrade.split(b",")}
-        return settings if b"h2c" in tokens else None
+        # A malformed value is not worth a switch: the request is served over HTTP/1.1.
+        return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
 
     def switch_protocols(self) -> bytes:
         """The 101 response to an h2c upgrade."""

@@ -17,6 +17,7 @@ Why a layer over h2:
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -46,6 +47,7 @@ __all__ = [
     "request_headers",
     "response_headers",
     "response_status",
+    "upgrade_settings_valid",
 ]
 
 Fields = list[tuple[bytes, bytes]]
@@ -551,6 +553,26 @@ def request_headers(
             continue
         out.append((name, value))
     return out
+
+
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
+
+
+def upgrade_settings_valid(value: bytes) -> bool:
+    """Whether an ``HTTP2-Settings`` value (base64url of a SETTINGS payload, RFC 7540
+    §3.2.1) can start an upgraded connection.
+
+    Checked before the server answers 101: once it has switched, a bad value could
+    only end the connection.
+    """
+    if not _BASE64URL.fullmatch(value):
+        return False
+    try:
+        trial = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        trial.initiate_upgrade_connection(value)
+    except (ValueError, h2.exceptions.ProtocolError):
+        return False  # binascii.Error is a ValueError; a bad setting is a ProtocolError
+    return True
 
 
 def response_headers(status: int, headers: Fields, content_length: int | None) -> Fields:

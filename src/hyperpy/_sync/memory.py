@@ -354,7 +354,7 @@ class MemoryStream:
         return False
 
     @property
-    def peername(self) -> Address:
+    def peername(self) -> Address | None:
         return self._peername
 
     @property

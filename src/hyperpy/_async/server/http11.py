@@ -7,7 +7,7 @@ import logging
 from ..._backends import AsyncClock, AsyncStream
 from ..._config import ServerLimits
 from ..._core.h1 import NEED_DATA, Data, EndOfMessage, H1Server, RequestHead, RequestRejected
-from ..._exceptions import ReadTimeout, RemoteProtocolError, TransportError
+from ..._exceptions import InvalidURL, ReadTimeout, RemoteProtocolError, TransportError
 from ..._models import URL, Headers, Request, Response
 from .context import AsyncServerContext, H2CUpgrade
 
@@ -29,11 +29,7 @@ class AsyncServerHTTP11Connection:
         if initial:  # b"" would mean the end of the stream
             self._h1.receive(initial)
         self._scheme = "https" if stream.is_tls else "http"
-        self._client: tuple[str, int] | None
-        try:
-            self._client = stream.peername
-        except OSError:  # reset by the peer already (ENOTCONN), or closed by shutdown
-            self._client = None
+        self._client = stream.peername  # recorded at accept: asking now cannot fail
         self._busy = False
         self._closed = False
         self._upgrade: H2CUpgrade | None = None
@@ -110,12 +106,11 @@ class AsyncServerHTTP11Connection:
         h1 = self._h1
         headers = Headers.from_raw(head.headers)
         host = headers.get("host") or "{}:{}".format(*self._stream.sockname)
+        # The target is in origin form, or "*" (OPTIONS), which the URL shows as "/*".
         target = head.target.decode("latin-1")
         try:
-            url = URL(
-                f"{self._scheme}://{host}{target if target.startswith('/') else '/' + target}"
-            )
-        except Exception:
+            url = URL(f"{self._scheme}://{host}{target if target != '*' else '/*'}")
+        except InvalidURL:
             await self._reject(400, "invalid Host or request target")
             return False
         body = AsyncServerRequestBody(self)
