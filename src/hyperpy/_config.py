@@ -81,17 +81,37 @@ def to_timeout(value: TimeoutTypes | Timeout) -> Timeout:
 class H2Settings:
     """HTTP/2 limits we advertise and enforce (both client and server).
 
-    The defaults follow hyper / the Rust h2 crate rather than the h2 library,
-    whose 16 MiB inbound frame size and 64 KiB windows suit neither side.
+    The defaults follow hyper / the Rust h2 crate and nghttp2 rather than the h2
+    library, whose 16 MiB inbound frame size and 64 KiB windows suit neither
+    side. A peer past an abuse budget gets GOAWAY(ENHANCE_YOUR_CALM); a burst
+    budget refills at its rate per second (see docs/security.md).
     """
 
     max_concurrent_streams: int = 100
     initial_window_size: int = 1024 * 1024
     connection_window_size: int = 1024 * 1024
     max_frame_size: int = 16 * 1024
+    # Decoded request or response fields; a header block (HEADERS and its
+    # CONTINUATION frames) may be at most 4 times this on the wire.
     max_header_list_size: int = 16 * 1024
     # Bytes a writer may hand to a stream before it waits for the peer's credit.
     max_send_buffer: int = 400 * 1024
+    # RST_STREAM frames the peer may send (rapid reset, CVE-2023-44487): nghttp2's.
+    remote_reset_burst: int = 1000
+    remote_reset_rate: float = 33.0
+    # RST_STREAM frames the peer may make us send, in all (the h2 crate's 1024).
+    local_reset_limit: int = 1024
+    # DATA frames that carry nothing and do not end their stream.
+    empty_data_burst: int = 100
+    empty_data_rate: float = 10.0
+    # PING, SETTINGS and PRIORITY frames, each of which costs us work or a reply.
+    control_frame_burst: int = 1000
+    control_frame_rate: float = 100.0
+
+    @property
+    def max_header_block(self) -> int:
+        """Bytes of one header block (HEADERS + CONTINUATION) accepted on the wire."""
+        return 4 * self.max_header_list_size
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 import hyperpy
@@ -133,3 +135,62 @@ async def test_leaving_the_block_when_the_shutdown_fails(
     assert AsyncClock.now() - start < 3.0
     with pytest.raises(hyperpy.ConnectError):  # nothing listens any more
         await net.connect_tcp("127.0.0.1", 80, 1.0)
+
+
+# -- the flush invariant: a shutdown never truncates a response --------------------------
+
+DOWNLOAD = 4 * 1024 * 1024
+
+
+async def _download_app(request: Request) -> Response:
+    if request.path == "/bytes":
+        return Response(200, content=BLOCK * (DOWNLOAD // len(BLOCK)))
+    return Response(200, content=_blocks(DOWNLOAD))
+
+
+BLOCK = bytes(range(256)) * 256  # 64 KiB
+
+
+async def _blocks(size: int) -> AsyncIterator[bytes]:
+    for _ in range(size // len(BLOCK)):
+        yield BLOCK
+
+
+@pytest.mark.parametrize("transport", ["memory", "loopback"])
+@pytest.mark.parametrize("window", ["small", "large"])
+@pytest.mark.parametrize("body", ["bytes", "stream"])
+async def test_http2_shutdown_lets_slow_downloads_finish(
+    transport: str, window: str, body: str
+) -> None:
+    """Shutdown during 4 MiB HTTP/2 downloads by a slow reader: every stream completes,
+    none is reset or cut short (the final GOAWAY and the half-close wait for the
+    writer to have sent every byte; the client's last credit after it is ignored)."""
+    net = AsyncMemoryNetwork() if transport == "memory" else None
+    size = 65535 if window == "small" else 1024 * 1024
+    settings = hyperpy.H2Settings(initial_window_size=size, connection_window_size=size)
+    async with AsyncServer(_download_app, port=0, network=net) as server:
+        async with AsyncClient(
+            http2_prior_knowledge=True, network=net, h2_settings=settings, timeout=10
+        ) as client:
+            results: list[int] = []
+            started: list[int] = []
+            all_started = AsyncEvent()
+
+            async def download() -> None:
+                received = 0
+                async with client.stream("GET", f"{server.url}/{body}") as response:
+                    async for chunk in response.aiter_bytes():
+                        if not received:
+                            started.append(1)
+                            if len(started) == 3:
+                                all_started.set()
+                        received += len(chunk)
+                        await AsyncClock.sleep(0.002)  # a slow reader
+                results.append(received)
+
+            async with AsyncTaskGroup() as tasks:
+                for _ in range(3):
+                    tasks.start_soon(download)
+                assert await all_started.wait(5.0)  # three streams in flight
+                await server.shutdown(grace=10.0)
+    assert results == [DOWNLOAD] * 3

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 import hyperpy
@@ -134,3 +136,60 @@ def test_leaving_the_block_when_the_shutdown_fails(
     assert SyncClock.now() - start < 3.0
     with pytest.raises(hyperpy.ConnectError):  # nothing listens any more
         net.connect_tcp("127.0.0.1", 80, 1.0)
+
+
+# -- the flush invariant: a shutdown never truncates a response --------------------------
+
+DOWNLOAD = 4 * 1024 * 1024
+
+
+def _download_app(request: Request) -> Response:
+    if request.path == "/bytes":
+        return Response(200, content=BLOCK * (DOWNLOAD // len(BLOCK)))
+    return Response(200, content=_blocks(DOWNLOAD))
+
+
+BLOCK = bytes(range(256)) * 256  # 64 KiB
+
+
+def _blocks(size: int) -> Iterator[bytes]:
+    for _ in range(size // len(BLOCK)):
+        yield BLOCK
+
+
+@pytest.mark.parametrize("transport", ["memory", "loopback"])
+@pytest.mark.parametrize("window", ["small", "large"])
+@pytest.mark.parametrize("body", ["bytes", "stream"])
+def test_http2_shutdown_lets_slow_downloads_finish(transport: str, window: str, body: str) -> None:
+    """Shutdown during 4 MiB HTTP/2 downloads by a slow reader: every stream completes,
+    none is reset or cut short (the final GOAWAY and the half-close wait for the
+    writer to have sent every byte; the client's last credit after it is ignored)."""
+    net = MemoryNetwork() if transport == "memory" else None
+    size = 65535 if window == "small" else 1024 * 1024
+    settings = hyperpy.H2Settings(initial_window_size=size, connection_window_size=size)
+    with Server(_download_app, port=0, network=net) as server:
+        with Client(
+            http2_prior_knowledge=True, network=net, h2_settings=settings, timeout=10
+        ) as client:
+            results: list[int] = []
+            started: list[int] = []
+            all_started = SyncEvent()
+
+            def download() -> None:
+                received = 0
+                with client.stream("GET", f"{server.url}/{body}") as response:
+                    for chunk in response.iter_bytes():
+                        if not received:
+                            started.append(1)
+                            if len(started) == 3:
+                                all_started.set()
+                        received += len(chunk)
+                        SyncClock.sleep(0.002)  # a slow reader
+                results.append(received)
+
+            with SyncTaskGroup() as tasks:
+                for _ in range(3):
+                    tasks.start_soon(download)
+                assert all_started.wait(5.0)  # three streams in flight
+                server.shutdown(grace=10.0)
+    assert results == [DOWNLOAD] * 3

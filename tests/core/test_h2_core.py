@@ -24,12 +24,14 @@ from hyperframe.frame import (
 from hyperpy import H2Settings, RemoteProtocolError
 from hyperpy._core.h2 import (
     PREFACE,
+    ErrorCodes,
     H2Protocol,
     request_head,
     request_headers,
     response_headers,
     response_status,
 )
+from hyperpy._core.h2_frames import FrameGuard, ProtocolViolation
 
 SEED = 20240611
 
@@ -47,8 +49,9 @@ def _goaway(last_stream_id: int, code: int = 0, debug: bytes = b"") -> bytes:
 
 
 def _random_frames(rng: random.Random, count: int) -> list[tuple[bytes, bool]]:
-    """``count`` raw frames of assorted types and sizes; True marks a GOAWAY."""
-    frames = []
+    """An empty SETTINGS frame, then ``count`` raw frames of assorted types and sizes
+    (header blocks whole); True marks a GOAWAY."""
+    frames = [(_header(0x4, b""), False)]
     for _ in range(count):
         kind = rng.choice([0x0, 0x0, 0x1, 0x6, 0x8, 0x7])
         if kind == 0x7:
@@ -57,7 +60,8 @@ def _random_frames(rng: random.Random, count: int) -> list[tuple[bytes, bool]]:
             continue
         size = rng.choice([0, 1, 8, 9, 10, 100, 5000, 20000])
         payload = rng.randbytes(size)
-        header = _header(kind, payload, stream_id=rng.randrange(1, 9, 2))
+        flags = 0x4 if kind == 0x1 else 0  # HEADERS: END_HEADERS
+        header = _header(kind, payload, stream_id=rng.randrange(1, 9, 2), flags=flags)
         frames.append((header + payload, False))
     return frames
 
@@ -130,7 +134,11 @@ def _get(client: H2Protocol, path: str = "/") -> int:
     return client.open_stream(headers, end_stream=True)
 
 
-# -- _split: GOAWAY interception --------------------------------------------------
+# -- the frame guard: GOAWAY interception ----------------------------------------
+
+
+def _guard(client_side: bool = True, settings: H2Settings | None = None) -> FrameGuard:
+    return FrameGuard(client_side, settings or H2Settings(), len(PREFACE))
 
 
 @pytest.mark.parametrize("client_side", [True, False])
@@ -155,39 +163,47 @@ def test_split_intercepts_goaway_across_any_read_boundaries(client_side: bool) -
         for max_piece in (1, 2, 9, 10, 64, 5000, len(data)):
             if max_piece < 9 and len(data) > 20000:
                 continue  # byte by byte through big frames: slow, and nothing new
-            proto = H2Protocol(client_side=client_side, settings=H2Settings())
+            guard = _guard(client_side)
             tokens: list[tuple[bytes, bool]] = []
             passed = 0
             for piece in _cuts(rng, data, max_piece):
-                for out, is_goaway in proto._split(piece):
+                for out, is_goaway in guard.split(piece, 0.0):
                     tokens.append((bytes(out), is_goaway))
                     if not is_goaway:
                         passed += len(out)
                 # h2 is never handed part of a frame header.
                 assert passed not in inside_header
             assert _merge(tokens) == expected
-            assert proto._header == b"" and proto._goaway_left == 0 and proto._skip == 0
+            assert guard._header == b"" and guard._goaway_left == 0 and guard._skip == 0
 
 
 def test_split_passes_a_buffer_without_goaway_whole() -> None:
-    data = _header(0x6, b"12345678") + b"12345678" + _header(0x0, b"") + _header(0x0, b"x") + b"x"
-    proto = H2Protocol(client_side=True, settings=H2Settings())
-    [(out, is_goaway)] = proto._split(data)
+    data = (
+        _header(0x4, b"")
+        + _header(0x6, b"12345678")
+        + b"12345678"
+        + _header(0x0, b"")
+        + _header(0x0, b"x")
+        + b"x"
+    )
+    guard = _guard()
+    [(out, is_goaway)] = guard.split(data, 0.0)
     assert out == data and not is_goaway
     # A frame payload spanning reads passes through as it comes.
-    [(out, _)] = proto._split(_header(0x0, b"p" * 100) + b"p" * 40)
+    [(out, _)] = guard.split(_header(0x0, b"p" * 100) + b"p" * 40, 0.0)
     assert out == _header(0x0, b"p" * 100) + b"p" * 40
     middle = b"p" * 50
-    [(out, _)] = proto._split(middle)
+    [(out, _)] = guard.split(middle, 0.0)
     assert out is middle
 
 
 def test_split_rejects_huge_goaway() -> None:
-    proto = H2Protocol(client_side=True, settings=H2Settings())
+    guard = _guard()
+    guard.split(_header(0x4, b""), 0.0)
     header = (70 * 1024).to_bytes(3, "big") + bytes([0x7, 0]) + bytes(4)
-    with pytest.raises(RemoteProtocolError):
-        proto._split(header)
-    assert proto.failure_reason is not None
+    with pytest.raises(ProtocolViolation) as info:
+        guard.split(header, 0.0)
+    assert info.value.code == ErrorCodes.FRAME_SIZE_ERROR
 
 
 def test_malformed_goaway_is_a_protocol_error() -> None:

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import logging
 
-from .._backends import AsyncEvent, AsyncLock, AsyncShield, AsyncStateLock, AsyncStream
+from .._backends import (
+    AsyncClock,
+    AsyncEvent,
+    AsyncLock,
+    AsyncShield,
+    AsyncStateLock,
+    AsyncStream,
+)
 from .._config import H2Settings
 from .._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
 from .._exceptions import (
@@ -55,6 +62,8 @@ class AsyncHTTP2Base:
         self._stream_waiters: dict[int, AsyncWaitList] = {}
         self._error: TransportError | None = None
         self._closed = False
+        self._eof_wanted = False  # half-close once everything queued is sent
+        self._eof_sent = False
 
     # -- writing --------------------------------------------------------------
 
@@ -64,9 +73,18 @@ class AsyncHTTP2Base:
             self._outbox.append(data)
             self._outbox_bytes += len(data)
 
+    def _write_pending(self) -> bool:
+        return bool(self._outbox) or (self._eof_wanted and not self._eof_sent)
+
     async def _flush(self) -> None:
-        """Send everything queued, unless another task is already doing so."""
-        while self._outbox:
+        """Send everything queued, unless another task is already doing so; then,
+        if a half-close is wanted, do it.
+
+        Only the writer declares the connection drained: the half-close happens
+        here, under the write lock, with the outbox empty, so it can never overtake
+        bytes another task is still sending.
+        """
+        while self._write_pending():
             if not self._write_lock.try_acquire():
                 return  # the holder sends our bytes before it lets go
             try:
@@ -77,6 +95,12 @@ class AsyncHTTP2Base:
                         self._outbox_bytes = 0
                         self._conn_waiters.wake_all()
                     await self._stream.send_all(data, self._write_timeout)
+                with self._lock:
+                    drained = self._eof_wanted and not self._eof_sent and not self._outbox
+                    if drained:
+                        self._eof_sent = True
+                if drained:
+                    self._stream.send_eof()
             except TransportError as exc:
                 self._fail(exc)
                 raise
@@ -258,17 +282,20 @@ class AsyncHTTP2Base:
 
     # -- the reader -------------------------------------------------------------
 
-    async def _read_loop(self) -> None:
-        """Feed every received byte to h2 and wake whoever the news is for."""
+    async def _read_loop(self, initial: bytes = b"") -> None:
+        """Feed every received byte (``initial`` first: read before the connection
+        knew it was HTTP/2) to h2, and wake whoever the news is for."""
         error: TransportError = ReadError("the connection was closed by the peer")
+        say_why = False  # a GOAWAY explaining our close is queued
         try:
-            while True:
-                data = await self._stream.receive(65536, self._idle_timeout())
-                if not data:
-                    break
+            data = initial or await self._stream.receive(65536, self._idle_timeout())
+            while data:
                 with self._lock:
                     try:
-                        changes = self._core.receive(data)
+                        changes = self._core.receive(data, AsyncClock.now())
+                    except RemoteProtocolError:
+                        say_why = True
+                        raise
                     finally:
                         self._queue_locked()  # our acks, or the GOAWAY of a protocol error
                     self._dispatch_locked(changes)
@@ -283,6 +310,7 @@ class AsyncHTTP2Base:
                         )
                 self._on_changes(changes)
                 await self._flush()
+                data = await self._stream.receive(65536, self._idle_timeout())
         except ReadTimeout as exc:
             error = exc
             await self._on_idle_timeout()
@@ -293,12 +321,14 @@ class AsyncHTTP2Base:
                 logger.exception("HTTP/2 connection reader failed")
                 exc = RemoteProtocolError(f"internal error on the connection: {exc!r}")
             error = exc
-            if isinstance(exc, RemoteProtocolError):
-                with AsyncShield(1.0):
-                    await self._flush_quietly()  # tell the peer why, before closing
         finally:
             self._fail(error)
-            with AsyncShield(1.0):
+            with AsyncShield(2.0):
+                if say_why:
+                    # Tell the peer why, and linger: closing with its frames unread
+                    # would make TCP reset the connection and destroy our GOAWAY.
+                    await self._flush_quietly()
+                    await self._stream.close_lingering(1.0)
                 await self._stream.aclose()
 
     def _dispatch_locked(self, changes: Changes) -> None:

@@ -7,6 +7,7 @@ here and the memory network of ``hyperpy.testing`` both implement them.
 """
 
 from ._sync import (
+    SyncCancelScope,
     SyncClock,
     SyncEvent,
     SyncLock,
@@ -20,6 +21,7 @@ from ._sync import (
     SyncTaskStatus,
 )
 from ._trio import (
+    AsyncCancelScope,
     AsyncClock,
     AsyncEvent,
     AsyncLock,
@@ -44,6 +46,7 @@ from .base import (
 
 __all__ = [
     "Address",
+    "AsyncCancelScope",
     "AsyncClock",
     "AsyncEvent",
     "AsyncListener",
@@ -58,6 +61,7 @@ __all__ = [
     "AsyncStream",
     "AsyncTaskGroup",
     "AsyncTaskStatus",
+    "SyncCancelScope",
     "SyncClock",
     "SyncEvent",
     "SyncListener",

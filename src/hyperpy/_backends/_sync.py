@@ -601,6 +601,26 @@ class SyncShield:
         pass
 
 
+class SyncCancelScope:
+    """Twin of trio's cancel scope: a thread cannot be interrupted, so ``cancel``
+    only marks the block; its work ends at its next step that can fail (IO on a
+    reset stream, say)."""
+
+    __slots__ = ("cancel_called",)
+
+    def __init__(self) -> None:
+        self.cancel_called = False
+
+    def __enter__(self) -> SyncCancelScope:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def cancel(self) -> None:
+        self.cancel_called = True
+
+
 class SyncClock:
     """The backend's monotonic clock."""
 

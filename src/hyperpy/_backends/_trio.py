@@ -359,6 +359,26 @@ class AsyncShield:
         return self._scope.__exit__(*exc)
 
 
+class AsyncCancelScope:
+    """A block whose work another task can cancel at once (a trio cancel scope);
+    the block then ends quietly."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self) -> None:
+        self._scope = trio.CancelScope()
+
+    def __enter__(self) -> AsyncCancelScope:
+        self._scope.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)
+
+    def cancel(self) -> None:
+        self._scope.cancel()
+
+
 class AsyncClock:
     """The backend's monotonic clock."""
 

@@ -28,12 +28,14 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack.exceptions
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame
 
 from .._config import H2Settings
 from .._exceptions import LocalProtocolError, RemoteProtocolError
 from .fields import SERVER_HEADER, http_date
+from .h2_frames import RST_STREAM, FrameGuard, ProtocolViolation, count_frames
 
 __all__ = [
     "PREFACE",
@@ -55,8 +57,6 @@ Fields = list[tuple[bytes, bytes]]
 # The client connection preface (RFC 9113 §3.4): how an h2c prior-knowledge
 # connection starts, and what the server looks for to detect one.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-_GOAWAY = 0x7
-_MAX_GOAWAY_PAYLOAD = 64 * 1024
 _H2_DEFAULT_WINDOW = 65535
 
 _HOP_BY_HOP = frozenset(
@@ -94,6 +94,7 @@ class Changes:
 
     streams: set[int] = field(default_factory=set)  # streams with news for their reader
     new_streams: list[int] = field(default_factory=list)  # server: requests to handle
+    reset: list[int] = field(default_factory=list)  # streams the peer reset
     window: bool = False  # send windows or stream slots may have opened
     goaway: GoAway | None = None
 
@@ -111,6 +112,14 @@ class _H2Connection(h2.connection.H2Connection):
     def open_inbound_streams(self) -> int:
         count: int = super().open_inbound_streams
         return min(count, self.local_settings.max_concurrent_streams - 1)
+
+
+def _error_code(exc: h2.exceptions.ProtocolError) -> int:
+    """The GOAWAY code for the engine's error: a header block that cannot be decoded
+    is a COMPRESSION_ERROR (RFC 9113 §4.3), which h2 reports as PROTOCOL_ERROR."""
+    if isinstance(exc.__cause__, (hpack.exceptions.HPACKError, IndexError, UnicodeDecodeError)):
+        return ErrorCodes.COMPRESSION_ERROR
+    return int(exc.error_code)
 
 
 def _error_name(code: int) -> str:
@@ -141,13 +150,10 @@ class H2Protocol:
         self._total_buffered = 0
         self._conn_unacked = 0
         self._conn_pending = 0  # connection credit due, held back until worth a frame
-        # Frame scanner state (see class doc): bytes left of the frame being passed
-        # through, a partial frame header, or a GOAWAY being collected.
-        self._preface_left = 0 if client_side else len(PREFACE)
-        self._skip = 0
-        self._header = b""
-        self._goaway_left = 0
-        self._goaway_buf = b""
+        self._guard = FrameGuard(client_side, settings, len(PREFACE))
+        self._received_out: list[bytes] = []  # what the engine said while receiving
+        self._local_resets = 0  # RST_STREAM frames the peer made us send
+        self._ended = False  # our final GOAWAY is out: the peer's frames are ignored
 
     # -- set-up -------------------------------------------------------------
 
@@ -177,97 +183,78 @@ class H2Protocol:
             self.h2.increment_flow_control_window(s.connection_window_size - _H2_DEFAULT_WINDOW)
 
     def data_to_send(self) -> bytes:
+        """Everything to write to the peer, in order."""
+        if self._received_out:
+            self._received_out.append(self.h2.data_to_send())
+            data = b"".join(self._received_out)
+            self._received_out.clear()
+            return data
         return self.h2.data_to_send()
 
     # -- receiving ------------------------------------------------------------
 
-    def receive(self, data: bytes) -> Changes:
-        """Feed bytes from the peer; returns what changed.
+    def receive(self, data: bytes, now: float = 0.0) -> Changes:
+        """Feed bytes from the peer (``now``: the backend's clock, for the rate
+        budgets); returns what changed.
 
-        Raises RemoteProtocolError if the peer broke the protocol (our GOAWAY is
-        then queued in ``data_to_send``).
+        Raises RemoteProtocolError if the peer broke the protocol or an abuse
+        limit; our GOAWAY with the matching error code is then queued in
+        ``data_to_send``, and nothing else is.
         """
         changes = Changes()
-        for chunk, is_goaway in self._split(data):
-            if is_goaway:
-                self._on_goaway(chunk, changes)
-                continue
-            try:
+        if self._ended:
+            # After our final GOAWAY the engine is closed and would reject the peer's
+            # last frames (its credit for our last DATA, say); they change nothing.
+            return changes
+        try:
+            for chunk, is_goaway in self._guard.split(data, now):
+                if is_goaway:
+                    self._on_goaway(chunk, changes)
+                    continue
                 events = self.h2.receive_data(chunk)
-            except h2.exceptions.ProtocolError as exc:
-                self.failure_reason = f"protocol error from the peer: {exc}"
-                raise RemoteProtocolError(self.failure_reason) from exc
-            for event in events:
-                self._on_event(event, changes)
+                for event in events:
+                    self._on_event(event, changes)
+                self._count_local_resets()
+        except ProtocolViolation as exc:
+            self._abort(exc.code, str(exc))
+        except h2.exceptions.ProtocolError as exc:
+            self._abort(_error_code(exc), f"protocol error from the peer: {exc}")
+        if changes.new_streams:
+            # A stream the peer reset in the same breath as it opened it (rapid reset)
+            # never reaches a handler.
+            reset = [sid for sid in changes.new_streams if self.streams[sid].reset_code is not None]
+            for sid in reset:
+                changes.new_streams.remove(sid)
+                self.forget(sid)
         return changes
 
-    def _split(self, data: bytes) -> list[tuple[bytes, bool]]:
-        """Cut ``data`` into runs for h2 and complete GOAWAY frame payloads.
+    def _count_local_resets(self) -> None:
+        """Count the resets the engine sent on its own (a frame on a closed stream)
+        or that we sent while receiving (a refused stream); cut off past the limit."""
+        out = self.h2.data_to_send()
+        if not out:
+            return
+        self._received_out.append(out)
+        self._local_resets += count_frames(out, RST_STREAM)
+        if self._local_resets > self.settings.local_reset_limit:
+            raise ProtocolViolation(
+                ErrorCodes.ENHANCE_YOUR_CALM, "the peer keeps causing stream resets"
+            )
 
-        Bytes of a frame header split across reads are held back until the header
-        is whole, so h2 never sees part of a GOAWAY. Without a GOAWAY in it, the
-        buffer passes through uncopied.
-        """
-        out: list[tuple[bytes, bool]] = []
-        pieces: list[bytes | memoryview] = []
-        view = memoryview(data)
-        pos, n = 0, len(view)
-        run = 0  # start of the current pass-through slice of ``view``
-        if self._preface_left:
-            pos = min(self._preface_left, n)
-            self._preface_left -= pos
-        while pos < n:
-            if self._skip:
-                take = min(self._skip, n - pos)
-                self._skip -= take
-                pos += take
-                continue
-            if self._goaway_left:
-                take = min(self._goaway_left, n - pos)
-                self._goaway_buf += bytes(view[pos : pos + take])
-                self._goaway_left -= take
-                pos += take
-                run = pos
-                if not self._goaway_left:
-                    self._flush_run(out, pieces)
-                    out.append((self._goaway_buf, True))
-                    self._goaway_buf = b""
-                continue
-            if pos > run:
-                pieces.append(view[run:pos])
-            piece = bytes(view[pos : pos + 9 - len(self._header)])
-            self._header += piece
-            pos += len(piece)
-            run = pos
-            if len(self._header) < 9:
-                break  # held back until the rest of the header arrives
-            header, self._header = self._header, b""
-            length = int.from_bytes(header[:3], "big")
-            if header[3] == _GOAWAY:
-                if length > _MAX_GOAWAY_PAYLOAD:
-                    self.failure_reason = "GOAWAY frame too large"
-                    raise RemoteProtocolError(self.failure_reason)
-                self._goaway_left = length
-                if not length:
-                    self._flush_run(out, pieces)
-                    out.append((b"", True))
-            else:
-                pieces.append(header)
-                self._skip = length
-        if run < n and not self._goaway_left and not self._header:
-            pieces.append(view[run:n])
-        whole = len(pieces) == 1 and isinstance(pieces[0], memoryview) and len(pieces[0]) == n
-        if whole and not out:
-            out.append((data, False))  # the common case: no copy
-        else:
-            self._flush_run(out, pieces)
-        return out
+    def _abort(self, code: int, reason: str) -> None:
+        """End the connection for a protocol error: GOAWAY(code) is all that goes out."""
+        self.h2.clear_outbound_data_buffer()
+        self._received_out = [
+            GoAwayFrame(0, last_stream_id=self._last_stream_id(), error_code=code).serialize()
+        ]
+        self._ended = True
+        self.failure_reason = f"{reason} ({_error_name(code)})"
+        raise RemoteProtocolError(self.failure_reason)
 
-    @staticmethod
-    def _flush_run(out: list[tuple[bytes, bool]], pieces: list[bytes | memoryview]) -> None:
-        if pieces:
-            out.append((b"".join(pieces), False))
-            pieces.clear()
+    def _last_stream_id(self) -> int:
+        if self.goaway_sent is not None:
+            return self.goaway_sent
+        return int(self.h2.highest_inbound_stream_id)
 
     def _on_goaway(self, payload: bytes, changes: Changes) -> None:
         if len(payload) < 8:
@@ -331,6 +318,8 @@ class H2Protocol:
             if stream is not None and stream.reset_code is None:
                 stream.reset_code = int(event.error_code or 0)
                 stream.reset_remote = bool(event.remote_reset)
+                if stream.reset_remote:
+                    changes.reset.append(event.stream_id)
                 stream.sent_end = True
                 # RST_STREAM(NO_ERROR) after a complete message only tells us to stop
                 # sending (RFC 9113 §8.1): what arrived is kept and delivered.
@@ -514,15 +503,12 @@ class H2Protocol:
         return GoAwayFrame(0, last_stream_id=last_stream_id, error_code=code).serialize()
 
     def close(self, code: int = ErrorCodes.NO_ERROR) -> None:
-        """Final GOAWAY; the connection is closed after flushing it."""
+        """Final GOAWAY; the connection is closed after flushing it. What the peer
+        sends after it is ignored."""
         self.failure_reason = self.failure_reason or "connection closed"
+        self._ended = True
         try:
-            self.h2.close_connection(
-                error_code=code,
-                last_stream_id=self.goaway_sent
-                if self.goaway_sent is not None
-                else self.h2.highest_inbound_stream_id,
-            )
+            self.h2.close_connection(error_code=code, last_stream_id=self._last_stream_id())
         except h2.exceptions.ProtocolError:
             pass
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ..._backends import AsyncShield, AsyncStream, AsyncTaskGroup
+from ..._backends import AsyncCancelScope, AsyncShield, AsyncStream, AsyncTaskGroup
 from ..._core.h2 import (
     Changes,
     ErrorCodes,
@@ -43,6 +43,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         self._scheme = "https" if stream.is_tls else "http"
         self._client = stream.peername
         self._handlers: AsyncTaskGroup | None = None
+        self._scopes: dict[int, AsyncCancelScope] = {}  # each running handler's
         self._finishing = False  # final GOAWAY sent: only lingering now
         self._started = False  # our SETTINGS are queued (a GOAWAY may follow them)
         self._shutdown_asked = False  # begin_shutdown came before run
@@ -99,15 +100,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
                 handlers.start_soon(self._handle_stream, 1, self._upgrade.request)
             if self._shutdown_asked:
                 handlers.start_soon(self._shutdown_step)
-            if self._initial:
-                with self._lock:
-                    changes = self._core.receive(self._initial)
-                    self._queue_locked()
-                    self._dispatch_locked(changes)
-                self._on_changes(changes)
-                await self._flush()
             try:
-                await self._read_loop()
+                await self._read_loop(self._initial)
             finally:
                 # The peer is gone (or the connection failed): handlers still running
                 # cannot answer anyone.
@@ -131,51 +125,68 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None
+        for sid in changes.reset:
+            # The client gave up on it: its handler's work is wasted (and a rapid
+            # reset attack counts on it running on), so stop it at once.
+            scope = self._scopes.get(sid)
+            if scope is not None:
+                scope.cancel()
         for sid in changes.new_streams:
             self._handlers.start_soon(self._handle_stream, sid, None)
         if changes.goaway is not None and not self._core.streams:
             self._finishing = True
 
     async def _handle_stream(self, sid: int, upgraded: Request | None) -> None:
-        request = upgraded if upgraded is not None else self._build_request(sid)
+        """Serve stream ``sid``; whatever happens, only this stream ends with it."""
+        scope = AsyncCancelScope()
+        self._scopes[sid] = scope
         try:
-            if request is None:
-                await self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
-                return
-            if upgraded is not None:
-                request._stream = None  # its body (none) came over HTTP/1.1
-            else:
-                request._stream = AsyncHTTP2RequestBody(self, sid, request)
-            try:
-                response = await self._context.call_app(request)
-            except TransportError as exc:
-                # The handler's read of this stream failed (the client reset it, or
-                # its body timed out): end this stream only. Raised on, it would
-                # take down the handlers' task group and every stream beside it.
-                logger.debug("stream %d ended while its handler ran: %s", sid, exc)
-                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            if response is None:
-                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            try:
-                await self._send_response(sid, response, request.method == "HEAD")
-            except StopSending:
-                pass
-            except TransportError as exc:
-                logger.debug("stream %d ended early: %s", sid, exc)
-                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            except Exception:
-                logger.exception("error while streaming the response to %s", request.url)
-                await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
-            # tells the client to stop sending it (RFC 9113 §8.1).
-            await self._finish_stream(sid, ErrorCodes.NO_ERROR)
+            with scope:
+                await self._serve_stream(sid, upgraded)
+        except Exception:
+            # A bug of ours: it must not take down the handlers' task group and every
+            # stream beside this one.
+            logger.exception("serving HTTP/2 stream %d failed", sid)
         finally:
+            self._scopes.pop(sid, None)
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             await self._close_if_done()
+
+    async def _serve_stream(self, sid: int, upgraded: Request | None) -> None:
+        request = upgraded if upgraded is not None else self._build_request(sid)
+        if request is None:
+            await self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+            return
+        if upgraded is not None:
+            request._stream = None  # its body (none) came over HTTP/1.1
+        else:
+            request._stream = AsyncHTTP2RequestBody(self, sid, request)
+        try:
+            response = await self._context.call_app(request)
+        except TransportError as exc:
+            # The handler's read of this stream failed (the client reset it, or its
+            # body timed out): this stream ends, and only it.
+            logger.debug("stream %d ended while its handler ran: %s", sid, exc)
+            await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        if response is None:
+            await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        try:
+            await self._send_response(sid, response, request.method == "HEAD")
+        except StopSending:
+            pass
+        except TransportError as exc:
+            logger.debug("stream %d ended early: %s", sid, exc)
+            await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        except Exception:
+            logger.exception("error while streaming the response to %s", request.url)
+            await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
+        # tells the client to stop sending it (RFC 9113 §8.1).
+        await self._finish_stream(sid, ErrorCodes.NO_ERROR)
 
     def _build_request(self, sid: int) -> Request | None:
         """The request stream ``sid`` carries; None if it is malformed."""
@@ -231,7 +242,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             await self._end_stream(sid, trailers)
 
     async def _close_if_done(self) -> None:
-        """After our GOAWAY, once no stream is left: final GOAWAY, flush, half-close."""
+        """After our GOAWAY, once no stream is left: final GOAWAY, then half-close
+        once every byte is out (the writer says when: see ``_flush``)."""
         with self._lock:
             if self._core.goaway_sent is None or self._core.streams or self._finishing:
                 return
@@ -239,12 +251,9 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             if self._error is None:
                 self._core.close(ErrorCodes.NO_ERROR)
                 self._queue_locked()
+            self._eof_wanted = True
         with AsyncShield(2.0):
-            try:
-                await self._flush()
-            except TransportError:
-                return
-        self._stream.send_eof()
+            await self._flush_quietly()
 
 
 class AsyncHTTP2RequestBody:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from ..._backends import SyncShield, SyncStream, SyncTaskGroup
+from ..._backends import SyncCancelScope, SyncShield, SyncStream, SyncTaskGroup
 from ..._core.h2 import (
     Changes,
     ErrorCodes,
@@ -44,6 +44,7 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         self._scheme = "https" if stream.is_tls else "http"
         self._client = stream.peername
         self._handlers: SyncTaskGroup | None = None
+        self._scopes: dict[int, SyncCancelScope] = {}  # each running handler's
         self._finishing = False  # final GOAWAY sent: only lingering now
         self._started = False  # our SETTINGS are queued (a GOAWAY may follow them)
         self._shutdown_asked = False  # begin_shutdown came before run
@@ -100,15 +101,8 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
                 handlers.start_soon(self._handle_stream, 1, self._upgrade.request)
             if self._shutdown_asked:
                 handlers.start_soon(self._shutdown_step)
-            if self._initial:
-                with self._lock:
-                    changes = self._core.receive(self._initial)
-                    self._queue_locked()
-                    self._dispatch_locked(changes)
-                self._on_changes(changes)
-                self._flush()
             try:
-                self._read_loop()
+                self._read_loop(self._initial)
             finally:
                 # The peer is gone (or the connection failed): handlers still running
                 # cannot answer anyone.
@@ -132,51 +126,68 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None
+        for sid in changes.reset:
+            # The client gave up on it: its handler's work is wasted (and a rapid
+            # reset attack counts on it running on), so stop it at once.
+            scope = self._scopes.get(sid)
+            if scope is not None:
+                scope.cancel()
         for sid in changes.new_streams:
             self._handlers.start_soon(self._handle_stream, sid, None)
         if changes.goaway is not None and not self._core.streams:
             self._finishing = True
 
     def _handle_stream(self, sid: int, upgraded: Request | None) -> None:
-        request = upgraded if upgraded is not None else self._build_request(sid)
+        """Serve stream ``sid``; whatever happens, only this stream ends with it."""
+        scope = SyncCancelScope()
+        self._scopes[sid] = scope
         try:
-            if request is None:
-                self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
-                return
-            if upgraded is not None:
-                request._stream = None  # its body (none) came over HTTP/1.1
-            else:
-                request._stream = SyncHTTP2RequestBody(self, sid, request)
-            try:
-                response = self._context.call_app(request)
-            except TransportError as exc:
-                # The handler's read of this stream failed (the client reset it, or
-                # its body timed out): end this stream only. Raised on, it would
-                # take down the handlers' task group and every stream beside it.
-                logger.debug("stream %d ended while its handler ran: %s", sid, exc)
-                self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            if response is None:
-                self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            try:
-                self._send_response(sid, response, request.method == "HEAD")
-            except StopSending:
-                pass
-            except TransportError as exc:
-                logger.debug("stream %d ended early: %s", sid, exc)
-                self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            except Exception:
-                logger.exception("error while streaming the response to %s", request.url)
-                self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
-                return
-            # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
-            # tells the client to stop sending it (RFC 9113 §8.1).
-            self._finish_stream(sid, ErrorCodes.NO_ERROR)
+            with scope:
+                self._serve_stream(sid, upgraded)
+        except Exception:
+            # A bug of ours: it must not take down the handlers' task group and every
+            # stream beside this one.
+            logger.exception("serving HTTP/2 stream %d failed", sid)
         finally:
+            self._scopes.pop(sid, None)
             self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             self._close_if_done()
+
+    def _serve_stream(self, sid: int, upgraded: Request | None) -> None:
+        request = upgraded if upgraded is not None else self._build_request(sid)
+        if request is None:
+            self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+            return
+        if upgraded is not None:
+            request._stream = None  # its body (none) came over HTTP/1.1
+        else:
+            request._stream = SyncHTTP2RequestBody(self, sid, request)
+        try:
+            response = self._context.call_app(request)
+        except TransportError as exc:
+            # The handler's read of this stream failed (the client reset it, or its
+            # body timed out): this stream ends, and only it.
+            logger.debug("stream %d ended while its handler ran: %s", sid, exc)
+            self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        if response is None:
+            self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        try:
+            self._send_response(sid, response, request.method == "HEAD")
+        except StopSending:
+            pass
+        except TransportError as exc:
+            logger.debug("stream %d ended early: %s", sid, exc)
+            self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        except Exception:
+            logger.exception("error while streaming the response to %s", request.url)
+            self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
+            return
+        # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
+        # tells the client to stop sending it (RFC 9113 §8.1).
+        self._finish_stream(sid, ErrorCodes.NO_ERROR)
 
     def _build_request(self, sid: int) -> Request | None:
         """The request stream ``sid`` carries; None if it is malformed."""
@@ -232,7 +243,8 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             self._end_stream(sid, trailers)
 
     def _close_if_done(self) -> None:
-        """After our GOAWAY, once no stream is left: final GOAWAY, flush, half-close."""
+        """After our GOAWAY, once no stream is left: final GOAWAY, then half-close
+        once every byte is out (the writer says when: see ``_flush``)."""
         with self._lock:
             if self._core.goaway_sent is None or self._core.streams or self._finishing:
                 return
@@ -240,12 +252,9 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             if self._error is None:
                 self._core.close(ErrorCodes.NO_ERROR)
                 self._queue_locked()
+            self._eof_wanted = True
         with SyncShield(2.0):
-            try:
-                self._flush()
-            except TransportError:
-                return
-        self._stream.send_eof()
+            self._flush_quietly()
 
 
 class SyncHTTP2RequestBody:
