@@ -116,14 +116,22 @@ class H2Settings:
 
 @dataclass(frozen=True)
 class ServerLimits:
-    """Limits on what a client may make the server hold (see docs/server.md)."""
+    """Limits on what a client may make the server hold (see docs/security.md for
+    each default beside hyper's, nginx's and hypercorn's).
+
+    ``keep_alive_timeout`` closes a connection that sends nothing: a new one
+    before its first byte, an HTTP/1.1 one between requests, an HTTP/2 one with
+    no stream. ``header_read_timeout`` bounds a request head from its first byte
+    to its end (slowloris). ``write_timeout`` abandons a response write, or an
+    HTTP/2 stream held at a zero window, that makes no progress for that long.
+    """
 
     max_head_bytes: int = 64 * 1024
     max_header_count: int = 100
     max_target_bytes: int = 8 * 1024
-    header_read_timeout: float | None = 30.0
+    header_read_timeout: float | None = 10.0
     keep_alive_timeout: float | None = 5.0
     body_read_timeout: float | None = 30.0
-    write_timeout: float | None = 30.0
+    write_timeout: float | None = 15.0
     tls_handshake_timeout: float | None = 10.0
     max_connections: int = 1000

@@ -186,15 +186,43 @@ async def test_client_replaces_connection_closed_by_server(net: AsyncMemoryNetwo
             assert client.connections_opened == 2
 
 
-async def test_header_read_timeout_closes_silent_connection(net: AsyncMemoryNetwork) -> None:
-    limits = ServerLimits(header_read_timeout=0.3)
-    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+@pytest.mark.parametrize("http2", [True, False], ids=["h1-and-h2c", "h1-only"])
+async def test_silent_connection_closes_at_the_keep_alive_timeout(
+    net: AsyncMemoryNetwork, http2: bool
+) -> None:
+    limits = ServerLimits(keep_alive_timeout=0.3, header_read_timeout=5.0)
+    async with AsyncServer(app, port=0, limits=limits, network=net, http2=http2) as server:
         async with raw_connection(server) as stream:
             started = AsyncClock.now()
             assert await read_until_eof(stream, limit=3.0) == b""
-            assert AsyncClock.now() - started >= 0.25
+            assert 0.25 <= AsyncClock.now() - started < 2.0
         async with AsyncClient(network=net) as client:
             assert (await client.get(server.url + "/")).status == 200
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h1-and-h2c", "h1-only"])
+async def test_a_trickled_head_is_cut_off_from_its_first_byte(
+    net: AsyncMemoryNetwork, http2: bool
+) -> None:
+    """Slowloris: a head sent a byte at a time must be complete within
+    header_read_timeout of its first byte, however steadily it trickles."""
+    limits = ServerLimits(keep_alive_timeout=5.0, header_read_timeout=0.6)
+    async with AsyncServer(app, port=0, limits=limits, network=net, http2=http2) as server:
+        async with raw_connection(server) as stream:
+            started = AsyncClock.now()
+            closed = False
+            for byte in b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: " + b"z" * 100:
+                try:
+                    await stream.send_all(bytes([byte]), 1.0)
+                except hyperpy.WriteError:
+                    closed = True
+                    break
+                if stream.is_readable():
+                    closed = True
+                    break
+                await AsyncClock.sleep(0.05)
+            assert closed, "the trickled head was not cut off"
+            assert AsyncClock.now() - started < 2.0
 
 
 async def test_ipv6_loopback(ipv6_loopback: str) -> None:

@@ -185,15 +185,41 @@ def test_client_replaces_connection_closed_by_server(net: MemoryNetwork) -> None
             assert client.connections_opened == 2
 
 
-def test_header_read_timeout_closes_silent_connection(net: MemoryNetwork) -> None:
-    limits = ServerLimits(header_read_timeout=0.3)
-    with Server(app, port=0, limits=limits, network=net) as server:
+@pytest.mark.parametrize("http2", [True, False], ids=["h1-and-h2c", "h1-only"])
+def test_silent_connection_closes_at_the_keep_alive_timeout(
+    net: MemoryNetwork, http2: bool
+) -> None:
+    limits = ServerLimits(keep_alive_timeout=0.3, header_read_timeout=5.0)
+    with Server(app, port=0, limits=limits, network=net, http2=http2) as server:
         with raw_connection(server) as stream:
             started = SyncClock.now()
             assert read_until_eof(stream, limit=3.0) == b""
-            assert SyncClock.now() - started >= 0.25
+            assert 0.25 <= SyncClock.now() - started < 2.0
         with Client(network=net) as client:
             assert (client.get(server.url + "/")).status == 200
+
+
+@pytest.mark.parametrize("http2", [True, False], ids=["h1-and-h2c", "h1-only"])
+def test_a_trickled_head_is_cut_off_from_its_first_byte(net: MemoryNetwork, http2: bool) -> None:
+    """Slowloris: a head sent a byte at a time must be complete within
+    header_read_timeout of its first byte, however steadily it trickles."""
+    limits = ServerLimits(keep_alive_timeout=5.0, header_read_timeout=0.6)
+    with Server(app, port=0, limits=limits, network=net, http2=http2) as server:
+        with raw_connection(server) as stream:
+            started = SyncClock.now()
+            closed = False
+            for byte in b"GET / HTTP/1.1\r\nHost: h\r\nX-Slow: " + b"z" * 100:
+                try:
+                    stream.send_all(bytes([byte]), 1.0)
+                except hyperpy.WriteError:
+                    closed = True
+                    break
+                if stream.is_readable():
+                    closed = True
+                    break
+                SyncClock.sleep(0.05)
+            assert closed, "the trickled head was not cut off"
+            assert SyncClock.now() - started < 2.0
 
 
 def test_ipv6_loopback(ipv6_loopback: str) -> None:

@@ -64,6 +64,7 @@ class AsyncHTTP2Base:
         self._closed = False
         self._eof_wanted = False  # half-close once everything queued is sent
         self._eof_sent = False
+        self._idle_since = AsyncClock.now()  # when the last stream ended
 
     # -- writing --------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class AsyncHTTP2Base:
         error: TransportError = ReadError("the connection was closed by the peer")
         say_why = False  # a GOAWAY explaining our close is queued
         try:
-            data = initial or await self._stream.receive(65536, self._idle_timeout())
+            data = initial or await self._receive()
             while data:
                 with self._lock:
                     try:
@@ -310,7 +311,7 @@ class AsyncHTTP2Base:
                         )
                 self._on_changes(changes)
                 await self._flush()
-                data = await self._stream.receive(65536, self._idle_timeout())
+                data = await self._receive()
         except ReadTimeout as exc:
             error = exc
             await self._on_idle_timeout()
@@ -330,6 +331,17 @@ class AsyncHTTP2Base:
                     await self._flush_quietly()
                     await self._stream.close_lingering(1.0)
                 await self._stream.aclose()
+
+    async def _receive(self) -> bytes:
+        """The peer's next bytes. A read timeout ends the connection only once the
+        role says it has been idle long enough (``_idle_expired``): the timeout of a
+        read that began while streams were busy is checked again when it fires."""
+        while True:
+            try:
+                return await self._stream.receive(65536, self._idle_timeout())
+            except ReadTimeout:
+                if self._idle_expired():
+                    raise
 
     def _dispatch_locked(self, changes: Changes) -> None:
         for sid in changes.streams:
@@ -364,6 +376,8 @@ class AsyncHTTP2Base:
             self._stream_waiters.pop(sid, None)
             self._queue_locked()
             self._conn_waiters.wake_all()  # a stream slot is free
+            if not self._core.streams:
+                self._idle_since = AsyncClock.now()
         if self._outbox and self._error is None:
             with AsyncShield(1.0):
                 await self._flush_quietly()
@@ -381,7 +395,12 @@ class AsyncHTTP2Base:
     # -- role hooks -------------------------------------------------------------
 
     def _idle_timeout(self) -> float | None:
+        """How long the reader waits for the peer's next bytes (None: forever)."""
         return None
+
+    def _idle_expired(self) -> bool:
+        """After a read timeout: whether the connection is idle for long enough to end."""
+        return True
 
     async def _on_idle_timeout(self) -> None:
         pass

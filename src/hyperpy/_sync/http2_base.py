@@ -65,6 +65,7 @@ class SyncHTTP2Base:
         self._closed = False
         self._eof_wanted = False  # half-close once everything queued is sent
         self._eof_sent = False
+        self._idle_since = SyncClock.now()  # when the last stream ended
 
     # -- writing --------------------------------------------------------------
 
@@ -285,7 +286,7 @@ class SyncHTTP2Base:
         error: TransportError = ReadError("the connection was closed by the peer")
         say_why = False  # a GOAWAY explaining our close is queued
         try:
-            data = initial or self._stream.receive(65536, self._idle_timeout())
+            data = initial or self._receive()
             while data:
                 with self._lock:
                     try:
@@ -307,7 +308,7 @@ class SyncHTTP2Base:
                         )
                 self._on_changes(changes)
                 self._flush()
-                data = self._stream.receive(65536, self._idle_timeout())
+                data = self._receive()
         except ReadTimeout as exc:
             error = exc
             self._on_idle_timeout()
@@ -327,6 +328,17 @@ class SyncHTTP2Base:
                     self._flush_quietly()
                     self._stream.close_lingering(1.0)
                 self._stream.close()
+
+    def _receive(self) -> bytes:
+        """The peer's next bytes. A read timeout ends the connection only once the
+        role says it has been idle long enough (``_idle_expired``): the timeout of a
+        read that began while streams were busy is checked again when it fires."""
+        while True:
+            try:
+                return self._stream.receive(65536, self._idle_timeout())
+            except ReadTimeout:
+                if self._idle_expired():
+                    raise
 
     def _dispatch_locked(self, changes: Changes) -> None:
         for sid in changes.streams:
@@ -361,6 +373,8 @@ class SyncHTTP2Base:
             self._stream_waiters.pop(sid, None)
             self._queue_locked()
             self._conn_waiters.wake_all()  # a stream slot is free
+            if not self._core.streams:
+                self._idle_since = SyncClock.now()
         if self._outbox and self._error is None:
             with SyncShield(1.0):
                 self._flush_quietly()
@@ -378,7 +392,12 @@ class SyncHTTP2Base:
     # -- role hooks -------------------------------------------------------------
 
     def _idle_timeout(self) -> float | None:
+        """How long the reader waits for the peer's next bytes (None: forever)."""
         return None
+
+    def _idle_expired(self) -> bool:
+        """After a read timeout: whether the connection is idle for long enough to end."""
+        return True
 
     def _on_idle_timeout(self) -> None:
         pass

@@ -188,14 +188,26 @@ class AsyncServer:
             if stream.alpn == "h2" and self.http2:
                 return AsyncServerHTTP2Connection(self, stream, b"")
         elif self.http2:
-            # Cleartext: prior-knowledge h2c starts with the connection preface.
+            # Cleartext: prior-knowledge h2c starts with the connection preface. Until
+            # its first byte the connection is idle; then it is a head being sent.
+            first_byte_at: float | None = None
             while len(initial) < len(PREFACE) and PREFACE.startswith(initial):
-                data = await stream.receive(65536, self.limits.header_read_timeout)
+                if first_byte_at is None:
+                    timeout = self.limits.keep_alive_timeout
+                elif self.limits.header_read_timeout is None:
+                    timeout = None
+                else:
+                    elapsed = AsyncClock.now() - first_byte_at
+                    timeout = max(0.0, self.limits.header_read_timeout - elapsed)
+                data = await stream.receive(65536, timeout)
                 if not data:
                     break
+                if first_byte_at is None:
+                    first_byte_at = AsyncClock.now()
                 initial += data
             if initial.startswith(PREFACE):
                 return AsyncServerHTTP2Connection(self, stream, initial)
+            return AsyncServerHTTP11Connection(self, stream, initial, first_byte_at)
         return AsyncServerHTTP11Connection(self, stream, initial)
 
     async def call_app(self, request: Request) -> Response | None:

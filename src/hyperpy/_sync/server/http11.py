@@ -22,7 +22,13 @@ _DISCARD_LIMIT = 1024 * 1024
 class SyncServerHTTP11Connection:
     """Serves requests from one client connection until it closes or the server drains."""
 
-    def __init__(self, context: SyncServerContext, stream: SyncStream, initial: bytes) -> None:
+    def __init__(
+        self,
+        context: SyncServerContext,
+        stream: SyncStream,
+        initial: bytes,
+        first_byte_at: float | None = None,
+    ) -> None:
         self._context = context
         self._stream = stream
         self._limits: ServerLimits = context.limits
@@ -34,6 +40,9 @@ class SyncServerHTTP11Connection:
         self._busy = False
         self._closed = False
         self._upgrade: H2CUpgrade | None = None
+        # When the first request head began to arrive (its bytes read already while
+        # the server detected the protocol): its deadline counts from then.
+        self._first_head_at = first_byte_at if initial else None
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: finish the request in flight (answered with
@@ -81,8 +90,9 @@ class SyncServerHTTP11Connection:
         """The next request head; None when the client closed between requests."""
         h1 = self._h1
         limits = self._limits
-        idle_limit = limits.header_read_timeout if first else limits.keep_alive_timeout
-        started: float | None = None
+        # Silence before a head is idleness (keep_alive_timeout); once its first byte
+        # is in, the whole head must follow within header_read_timeout (slowloris).
+        started = self._first_head_at if first else None
         while True:
             event = h1.next_event()
             if type(event) is RequestHead:
@@ -90,7 +100,7 @@ class SyncServerHTTP11Connection:
             if event is not NEED_DATA:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
-                timeout = idle_limit
+                timeout = limits.keep_alive_timeout
             elif limits.header_read_timeout is None:
                 timeout = None
             else:

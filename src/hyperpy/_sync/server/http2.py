@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from ..._backends import SyncCancelScope, SyncShield, SyncStream, SyncTaskGroup
+from ..._backends import (
+    SyncCancelScope,
+    SyncClock,
+    SyncShield,
+    SyncStream,
+    SyncTaskGroup,
+)
 from ..._core.h2 import (
     Changes,
     ErrorCodes,
@@ -111,9 +117,21 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
     def _idle_timeout(self) -> float | None:
         if self._finishing:
             return _LINGER
-        if self._core.streams:
-            return None
-        return self._context.limits.keep_alive_timeout
+        keep_alive = self._context.limits.keep_alive_timeout
+        if keep_alive is None or self._core.streams:
+            return keep_alive  # while streams are busy: wake now and then, to re-check
+        return max(0.0, keep_alive - (SyncClock.now() - self._idle_since))
+
+    def _idle_expired(self) -> bool:
+        """Idle means no stream for the keep-alive timeout; lingering ends at once."""
+        if self._finishing:
+            return True
+        keep_alive = self._context.limits.keep_alive_timeout
+        return (
+            keep_alive is not None
+            and not self._core.streams
+            and SyncClock.now() - self._idle_since >= keep_alive - 0.001
+        )
 
     def _on_idle_timeout(self) -> None:
         if self._finishing:
