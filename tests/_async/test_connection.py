@@ -304,3 +304,32 @@ async def test_reused_connection_dropped_mid_request_is_retried_once_for_get(
             assert "POST is not retried automatically" in str(info.value)
         await listener.aclose()
     assert seen == [b"GET", b"GET", b"GET", b"POST"]
+
+
+@pytest.mark.parametrize("kind", ["silent", "kept-alive"])
+async def test_idle_connections_are_shed_at_the_limit(net: AsyncMemoryNetwork, kind: str) -> None:
+    """Twice max_connections idle connections (silent, or kept alive after a request)
+    must not lock out an active client: at the limit the server closes the
+    connection idle the longest, oldest first."""
+    limit = 10
+    limits = ServerLimits(max_connections=limit, keep_alive_timeout=30.0)
+    async with AsyncServer(app, port=0, limits=limits, network=net) as server:
+        assert server.address is not None
+        idle: list[AsyncStream] = []
+        try:
+            for _ in range(2 * limit):
+                stream = await net.connect_tcp(*server.address, 5.0)
+                idle.append(stream)
+                if kind == "kept-alive":
+                    await stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+                    assert (await read_head(stream, bytearray())).startswith(b"HTTP/1.1 200")
+            start = AsyncClock.now()
+            async with AsyncClient(network=net, timeout=5.0) as client:
+                assert (await client.get(server.url + "/")).status == 200
+            assert AsyncClock.now() - start < 1.0
+            # The oldest were closed to make room; the newest are still open.
+            assert idle[0].is_readable()  # EOF waits there
+            assert not idle[-1].is_readable()
+        finally:
+            for stream in idle:
+                await stream.aclose()

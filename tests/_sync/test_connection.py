@@ -301,3 +301,32 @@ def test_reused_connection_dropped_mid_request_is_retried_once_for_get(
             assert "POST is not retried automatically" in str(info.value)
         listener.close()
     assert seen == [b"GET", b"GET", b"GET", b"POST"]
+
+
+@pytest.mark.parametrize("kind", ["silent", "kept-alive"])
+def test_idle_connections_are_shed_at_the_limit(net: MemoryNetwork, kind: str) -> None:
+    """Twice max_connections idle connections (silent, or kept alive after a request)
+    must not lock out an active client: at the limit the server closes the
+    connection idle the longest, oldest first."""
+    limit = 10
+    limits = ServerLimits(max_connections=limit, keep_alive_timeout=30.0)
+    with Server(app, port=0, limits=limits, network=net) as server:
+        assert server.address is not None
+        idle: list[SyncStream] = []
+        try:
+            for _ in range(2 * limit):
+                stream = net.connect_tcp(*server.address, 5.0)
+                idle.append(stream)
+                if kind == "kept-alive":
+                    stream.send_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 5.0)
+                    assert (read_head(stream, bytearray())).startswith(b"HTTP/1.1 200")
+            start = SyncClock.now()
+            with Client(network=net, timeout=5.0) as client:
+                assert (client.get(server.url + "/")).status == 200
+            assert SyncClock.now() - start < 1.0
+            # The oldest were closed to make room; the newest are still open.
+            assert idle[0].is_readable()  # EOF waits there
+            assert not idle[-1].is_readable()
+        finally:
+            for stream in idle:
+                stream.close()

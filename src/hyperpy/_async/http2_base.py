@@ -376,8 +376,11 @@ class AsyncHTTP2Base:
             self._stream_waiters.pop(sid, None)
             self._queue_locked()
             self._conn_waiters.wake_all()  # a stream slot is free
-            if not self._core.streams:
+            idle = not self._core.streams
+            if idle:
                 self._idle_since = AsyncClock.now()
+        if idle:
+            self._on_idle()
         if self._outbox and self._error is None:
             with AsyncShield(1.0):
                 await self._flush_quietly()
@@ -407,6 +410,9 @@ class AsyncHTTP2Base:
 
     def _on_changes(self, changes: Changes) -> None:
         pass
+
+    def _on_idle(self) -> None:
+        """The last stream in flight is done."""
 
     def _on_failed(self) -> None:
         pass

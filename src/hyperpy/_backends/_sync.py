@@ -582,6 +582,10 @@ class SyncSemaphore:
     def acquire(self) -> None:
         self._sem.acquire()
 
+    def try_acquire(self) -> bool:
+        """Take a unit if one is free, without waiting."""
+        return self._sem.acquire(blocking=False)
+
     def release(self) -> None:
         self._sem.release()
 

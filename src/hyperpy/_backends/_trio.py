@@ -339,6 +339,14 @@ class AsyncSemaphore:
     async def acquire(self) -> None:
         await self._sem.acquire()
 
+    def try_acquire(self) -> bool:
+        """Take a unit if one is free, without waiting."""
+        try:
+            self._sem.acquire_nowait()
+        except trio.WouldBlock:
+            return False
+        return True
+
     def release(self) -> None:
         self._sem.release()
 

@@ -32,6 +32,14 @@ class AsyncServerContext(Protocol):
         """Run ``fn(*args)`` beside the connection (it outlives no server)."""
         ...
 
+    def connection_idle(self, stream: AsyncStream) -> None:
+        """Nothing is in progress on ``stream``: the server may close it when full."""
+        ...
+
+    def connection_busy(self, stream: AsyncStream) -> None:
+        """A request is in progress on ``stream``: the server must not shed it."""
+        ...
+
 
 @dataclass(frozen=True)
 class H2CUpgrade:

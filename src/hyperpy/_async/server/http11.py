@@ -100,6 +100,7 @@ class AsyncServerHTTP11Connection:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
                 timeout = limits.keep_alive_timeout
+                self._context.connection_idle(self._stream)
             elif limits.header_read_timeout is None:
                 timeout = None
             else:
@@ -109,6 +110,7 @@ class AsyncServerHTTP11Connection:
             data = await self._stream.receive(65536, timeout)
             if started is None:
                 started = AsyncClock.now()
+                self._context.connection_busy(self._stream)
             h1.receive(data)
 
     async def _exchange(self, head: RequestHead) -> bool:

@@ -113,6 +113,9 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
                 # cannot answer anyone.
                 handlers.cancel()
 
+    def _on_idle(self) -> None:
+        self._context.connection_idle(self._stream)
+
     def _idle_timeout(self) -> float | None:
         if self._finishing:
             return _LINGER
@@ -149,6 +152,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             scope = self._scopes.get(sid)
             if scope is not None:
                 scope.cancel()
+        if changes.new_streams:
+            self._context.connection_busy(self._stream)
         for sid in changes.new_streams:
             self._handlers.start_soon(self._handle_stream, sid, None)
         if changes.goaway is not None and not self._core.streams:

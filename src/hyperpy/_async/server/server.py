@@ -23,6 +23,7 @@ from ..._backends import (
 )
 from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
+from ..._core.idle import IdleTable
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
 from ..._tls import server_ssl_context
@@ -85,9 +86,11 @@ class AsyncServer:
         self._connections: set[ServerConnection] = set()
         # Connections still in TLS handshake or protocol detection: no request yet.
         self._opening: set[AsyncStream] = set()
+        # Connections with nothing in progress, oldest first: shed when full.
+        self._idle_streams: IdleTable[AsyncStream] = IdleTable()
         self._lock = AsyncStateLock()
-        self._idle = AsyncEvent()
-        self._idle.set()
+        self._all_closed = AsyncEvent()  # no connection is open
+        self._all_closed.set()
         self._slots = AsyncSemaphore(limits.max_connections)
         self._stopped = AsyncEvent()
         self._draining = False
@@ -121,14 +124,35 @@ class AsyncServer:
 
     async def _accept_loop(self, listener: AsyncListener, task_group: AsyncTaskGroup) -> None:
         while not self._draining:
-            # Past max_connections, new connections wait in the kernel's accept
-            # backlog rather than as concurrent tasks here.
-            await self._slots.acquire()
+            if not self._slots.try_acquire():
+                # Full: make room by closing the connection idle the longest (nothing
+                # is in progress on it, so nothing is lost), so that silent or idle
+                # peers never lock active clients out. With every connection busy,
+                # new ones wait in the kernel's accept backlog.
+                await self._shed_idle()
+                await self._slots.acquire()
             stream = await listener.accept()
             if stream is None:
                 self._slots.release()
                 return
             task_group.start_soon(self._handle_connection, stream)
+
+    async def _shed_idle(self) -> None:
+        with self._lock:
+            victim = self._idle_streams.pop_oldest()
+        if victim is not None:
+            logger.debug("at the connection limit: closing an idle connection")
+            await victim.aclose()  # wakes its reader; its slot comes back as it ends
+
+    def connection_idle(self, stream: AsyncStream) -> None:
+        """``stream``'s connection has no request in progress: it may be shed."""
+        with self._lock:
+            self._idle_streams.idle(stream, AsyncClock.now())
+
+    def connection_busy(self, stream: AsyncStream) -> None:
+        """``stream``'s connection has a request in progress: never shed it."""
+        with self._lock:
+            self._idle_streams.busy(stream)
 
     async def _handle_connection(self, stream: AsyncStream) -> None:
         conn: ServerConnection | None = None
@@ -136,6 +160,7 @@ class AsyncServer:
             draining = self._draining
             if not draining:
                 self._opening.add(stream)
+                self._idle_streams.idle(stream, AsyncClock.now())  # no byte of a head yet
         if draining:
             self._slots.release()
             await stream.aclose()
@@ -146,7 +171,7 @@ class AsyncServer:
                 with self._lock:
                     self._opening.discard(stream)
                     self._connections.add(conn)
-                    self._idle.clear()
+                    self._all_closed.clear()
                     draining = self._draining
                 if draining:
                     conn.begin_shutdown()
@@ -165,10 +190,11 @@ class AsyncServer:
         finally:
             with self._lock:
                 self._opening.discard(stream)
+                self._idle_streams.busy(stream)
                 if conn is not None:
                     self._connections.discard(conn)
                 if not self._connections:
-                    self._idle.set()
+                    self._all_closed.set()
             self._slots.release()
             with AsyncShield(1.0):
                 await stream.aclose()
@@ -242,7 +268,7 @@ class AsyncServer:
         for conn in conns:
             conn.begin_shutdown()
         start = AsyncClock.now()
-        await self._idle.wait(grace)
+        await self._all_closed.wait(grace)
         with self._lock:
             busy = len(self._connections)
         if busy:

@@ -33,6 +33,14 @@ class SyncServerContext(Protocol):
         """Run ``fn(*args)`` beside the connection (it outlives no server)."""
         ...
 
+    def connection_idle(self, stream: SyncStream) -> None:
+        """Nothing is in progress on ``stream``: the server may close it when full."""
+        ...
+
+    def connection_busy(self, stream: SyncStream) -> None:
+        """A request is in progress on ``stream``: the server must not shed it."""
+        ...
+
 
 @dataclass(frozen=True)
 class H2CUpgrade:

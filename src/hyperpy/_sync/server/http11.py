@@ -101,6 +101,7 @@ class SyncServerHTTP11Connection:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
                 timeout = limits.keep_alive_timeout
+                self._context.connection_idle(self._stream)
             elif limits.header_read_timeout is None:
                 timeout = None
             else:
@@ -110,6 +111,7 @@ class SyncServerHTTP11Connection:
             data = self._stream.receive(65536, timeout)
             if started is None:
                 started = SyncClock.now()
+                self._context.connection_busy(self._stream)
             h1.receive(data)
 
     def _exchange(self, head: RequestHead) -> bool:

@@ -24,6 +24,7 @@ from ..._backends import (
 )
 from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
+from ..._core.idle import IdleTable
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
 from ..._tls import server_ssl_context
@@ -86,9 +87,11 @@ class Server:
         self._connections: set[ServerConnection] = set()
         # Connections still in TLS handshake or protocol detection: no request yet.
         self._opening: set[SyncStream] = set()
+        # Connections with nothing in progress, oldest first: shed when full.
+        self._idle_streams: IdleTable[SyncStream] = IdleTable()
         self._lock = SyncStateLock()
-        self._idle = SyncEvent()
-        self._idle.set()
+        self._all_closed = SyncEvent()  # no connection is open
+        self._all_closed.set()
         self._slots = SyncSemaphore(limits.max_connections)
         self._stopped = SyncEvent()
         self._draining = False
@@ -122,14 +125,35 @@ class Server:
 
     def _accept_loop(self, listener: SyncListener, task_group: SyncTaskGroup) -> None:
         while not self._draining:
-            # Past max_connections, new connections wait in the kernel's accept
-            # backlog rather than as concurrent threads here.
-            self._slots.acquire()
+            if not self._slots.try_acquire():
+                # Full: make room by closing the connection idle the longest (nothing
+                # is in progress on it, so nothing is lost), so that silent or idle
+                # peers never lock active clients out. With every connection busy,
+                # new ones wait in the kernel's accept backlog.
+                self._shed_idle()
+                self._slots.acquire()
             stream = listener.accept()
             if stream is None:
                 self._slots.release()
                 return
             task_group.start_soon(self._handle_connection, stream)
+
+    def _shed_idle(self) -> None:
+        with self._lock:
+            victim = self._idle_streams.pop_oldest()
+        if victim is not None:
+            logger.debug("at the connection limit: closing an idle connection")
+            victim.close()  # wakes its reader; its slot comes back as it ends
+
+    def connection_idle(self, stream: SyncStream) -> None:
+        """``stream``'s connection has no request in progress: it may be shed."""
+        with self._lock:
+            self._idle_streams.idle(stream, SyncClock.now())
+
+    def connection_busy(self, stream: SyncStream) -> None:
+        """``stream``'s connection has a request in progress: never shed it."""
+        with self._lock:
+            self._idle_streams.busy(stream)
 
     def _handle_connection(self, stream: SyncStream) -> None:
         conn: ServerConnection | None = None
@@ -137,6 +161,7 @@ class Server:
             draining = self._draining
             if not draining:
                 self._opening.add(stream)
+                self._idle_streams.idle(stream, SyncClock.now())  # no byte of a head yet
         if draining:
             self._slots.release()
             stream.close()
@@ -147,7 +172,7 @@ class Server:
                 with self._lock:
                     self._opening.discard(stream)
                     self._connections.add(conn)
-                    self._idle.clear()
+                    self._all_closed.clear()
                     draining = self._draining
                 if draining:
                     conn.begin_shutdown()
@@ -166,10 +191,11 @@ class Server:
         finally:
             with self._lock:
                 self._opening.discard(stream)
+                self._idle_streams.busy(stream)
                 if conn is not None:
                     self._connections.discard(conn)
                 if not self._connections:
-                    self._idle.set()
+                    self._all_closed.set()
             self._slots.release()
             with SyncShield(1.0):
                 stream.close()
@@ -243,7 +269,7 @@ class Server:
         for conn in conns:
             conn.begin_shutdown()
         start = SyncClock.now()
-        self._idle.wait(grace)
+        self._all_closed.wait(grace)
         with self._lock:
             busy = len(self._connections)
         if busy:
