@@ -32,7 +32,7 @@ MALFORMED = [
     pytest.param(b"GET / HTTP/9.9\r\nHost: h\r\n\r\n", 505, id="bad-version"),
     pytest.param(b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, id="http2-request-line"),
     pytest.param(
-        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501, id="unknown-te"
+        b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 400, id="unknown-te"
     ),
     pytest.param(b"GET / HTTP/1.1\r\nHost: h:99999\r\n\r\n", 400, id="bad-host-port"),
 ]

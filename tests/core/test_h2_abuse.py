@@ -201,3 +201,43 @@ def test_after_the_final_goaway_the_peers_frames_are_ignored() -> None:
     changes = server.receive(late, 0.0)
     assert not changes.streams and not changes.new_streams
     assert server.data_to_send() == b""
+
+
+def test_an_oversized_frame_is_refused_at_its_header() -> None:
+    """A peer declaring a 16 MiB frame is cut off before it has sent it: the engine
+    would buffer the whole frame before checking its length."""
+    server, client = _server(), _client()
+    _open(server, client)
+    header = (16 * 1024 * 1024 - 1).to_bytes(3, "big") + bytes([0x0, 0]) + (1).to_bytes(4, "big")
+    assert _cut_off(server, header + b"x" * 100).error_code == ErrorCodes.FRAME_SIZE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        (bytes.fromhex("000008070000000001") + bytes(8), ErrorCodes.PROTOCOL_ERROR),  # stream 1
+        (bytes.fromhex("000004070000000000") + bytes(4), ErrorCodes.FRAME_SIZE_ERROR),  # short
+    ],
+    ids=["on-a-stream", "too-short"],
+)
+def test_a_malformed_goaway_gets_our_goaway(frame: bytes, code: int) -> None:
+    server, client = _server(), _client()
+    _open(server, client)
+    assert _cut_off(server, frame).error_code == code
+
+
+def test_tiny_data_frames_are_joined_in_the_buffer() -> None:
+    server, client = _server(), _client()
+    _open(server, client)
+    client.send_headers(1, REQUEST)
+    server.receive(client.data_to_send(), 0.0)
+    frames = DataFrame(1, b"x").serialize() * 10_000
+    server.receive(frames, 0.0)
+    stream = server.streams[1]
+    assert stream.buffered == 10_000
+    assert len(stream.chunks) <= 3  # joined, not ten thousand tuples
+    data = b""
+    while (chunk := server.read(1)) is not None:
+        assert isinstance(chunk, bytes)
+        data += chunk
+    assert data == b"x" * 10_000

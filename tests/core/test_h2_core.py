@@ -58,7 +58,7 @@ def _random_frames(rng: random.Random, count: int) -> list[tuple[bytes, bool]]:
             debug = rng.randbytes(rng.choice([0, 1, 7, 300]))
             frames.append((_goaway(rng.randrange(0, 99, 2) + 1, rng.randrange(3), debug), True))
             continue
-        size = rng.choice([0, 1, 8, 9, 10, 100, 5000, 20000])
+        size = rng.choice([0, 1, 8, 9, 10, 100, 5000, 16000])
         payload = rng.randbytes(size)
         flags = 0x4 if kind == 0x1 else 0  # HEADERS: END_HEADERS
         header = _header(kind, payload, stream_id=rng.randrange(1, 9, 2), flags=flags)

@@ -310,6 +310,11 @@ class H1Server:
             status = exc.error_status_hint
             if status == 400 and "exceeds" in str(exc):
                 status = 431
+            elif status == 501 and "Transfer-Encoding" in str(exc):
+                # A transfer coding other than a lone "chunked": where chunked is not
+                # final the body's length is unknowable, which MUST get 400 (RFC 9112
+                # §6.3); the engine does not say which case it was, so both get 400.
+                status = 400
             raise RequestRejected(status, str(exc)) from exc
         if type(event) is RequestHead:
             event = self._check_head(event)
@@ -484,6 +489,8 @@ class H1Server:
             if name == b"upgrade":
                 upgrade = value
             elif name == b"http2-settings":
+                if settings is not None:
+                    return None  # more than one: no upgrade (RFC 7540 §3.2.1)
                 settings = value
             elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
                 return None

@@ -58,6 +58,8 @@ Fields = list[tuple[bytes, bytes]]
 # connection starts, and what the server looks for to detect one.
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _H2_DEFAULT_WINDOW = 65535
+# DATA payloads below this size are joined in a stream's buffer (see ``_on_data``).
+_SMALL = 4096
 
 _HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"}
@@ -70,7 +72,8 @@ class StreamState:
 
     stream_id: int
     headers: list[tuple[bytes, bytes]] | None = None
-    chunks: deque[tuple[bytes, int]] = field(default_factory=deque)  # (data, flow length)
+    # (data, flow length); small payloads joined in a bytearray (see ``_on_data``)
+    chunks: deque[tuple[bytes | bytearray, int]] = field(default_factory=deque)
     buffered: int = 0
     ended: bool = False  # END_STREAM received: no more data will come
     trailers: list[tuple[bytes, bytes]] | None = None
@@ -257,9 +260,7 @@ class H2Protocol:
         return int(self.h2.highest_inbound_stream_id)
 
     def _on_goaway(self, payload: bytes, changes: Changes) -> None:
-        if len(payload) < 8:
-            self.failure_reason = "malformed GOAWAY frame"
-            raise RemoteProtocolError(self.failure_reason)
+        # The frame guard let through only GOAWAYs on stream 0 of 8 bytes or more.
         frame = GoAwayFrame(0)
         frame.parse_body(memoryview(payload))
         goaway = GoAway(frame.error_code, frame.last_stream_id, frame.additional_data)
@@ -339,7 +340,19 @@ class H2Protocol:
             # Nobody will read this: give all the credit back now.
             self._credit(sid if stream is not None else None, flow, conn_only=stream is None)
             return
-        stream.chunks.append((data, flow))
+        chunks = stream.chunks
+        if len(data) < _SMALL and chunks and type(chunks[-1][0]) is bytearray:
+            # Tiny DATA frames are joined: flow control bounds bytes, not frames, and a
+            # million one-byte frames would cost a hundred times their size apart.
+            tail, tail_flow = chunks[-1]
+            tail += data
+            chunks[-1] = (tail, tail_flow + flow)
+            if len(tail) >= _SMALL:
+                chunks[-1] = (bytes(tail), tail_flow + flow)
+        elif len(data) < _SMALL:
+            chunks.append((bytearray(data), flow))
+        else:
+            chunks.append((data, flow))
         stream.buffered += flow
         self._total_buffered += flow
         # Connection credit on receipt while the connection buffers little.
@@ -382,7 +395,8 @@ class H2Protocol:
         stream = self.streams[sid]
         if not stream.chunks:
             return None
-        data, flow = stream.chunks.popleft()
+        chunk, flow = stream.chunks.popleft()
+        data = bytes(chunk) if isinstance(chunk, bytearray) else chunk
         stream.buffered -= flow
         self._total_buffered -= flow
         if self._conn_unacked and self._total_buffered < self.settings.connection_window_size:

@@ -10,9 +10,10 @@ whatever engine parses the payloads:
   for why h2 must not see them);
 - hyperpy's abuse limits: rate budgets for stream resets (rapid reset),
   control frames (PING, SETTINGS, PRIORITY) and empty DATA frames; a cap on
-  the size of one header block (the CONTINUATION flood); and the framing rules
-  h2 leaves loose or reports with the wrong code (the first frame must be
-  SETTINGS, a SETTINGS acknowledgement is empty). A breach raises
+  the size of one header block (the CONTINUATION flood) and of any frame
+  (refused at its header, not once buffered); and the framing rules h2 leaves
+  loose or reports with the wrong code (the first frame must be SETTINGS, a
+  SETTINGS acknowledgement is empty, a GOAWAY is on stream 0 and 8 bytes or more). A breach raises
   ``ProtocolViolation`` with the HTTP/2 error code to send in our GOAWAY.
 """
 
@@ -31,6 +32,7 @@ END_STREAM = ACK = 0x1
 END_HEADERS = 0x4
 
 _MAX_GOAWAY_PAYLOAD = 64 * 1024
+_DEFAULT_MAX_FRAME = 16 * 1024
 
 
 class ProtocolViolation(RemoteProtocolError):
@@ -53,6 +55,7 @@ class FrameGuard:
         "_goaway_left",
         "_header",
         "_max_block",
+        "_max_frame",
         "_preface_left",
         "_resets",
         "_skip",
@@ -68,6 +71,8 @@ class FrameGuard:
         self._first = True  # the peer's first frame is still to come
         self._block: int | None = None  # bytes of a header block awaiting END_HEADERS
         self._max_block = settings.max_header_block
+        # The peer may use 16 KiB frames before it has seen our SETTINGS (RFC 9113 §4.2).
+        self._max_frame = max(settings.max_frame_size, _DEFAULT_MAX_FRAME)
         self._resets = TokenBucket(settings.remote_reset_burst, settings.remote_reset_rate)
         self._control = TokenBucket(settings.control_frame_burst, settings.control_frame_rate)
         self._empty_data = TokenBucket(settings.empty_data_burst, settings.empty_data_rate)
@@ -113,8 +118,7 @@ class FrameGuard:
             kind = header[3]
             self._check(kind, header[4], length, now)
             if kind == GOAWAY:
-                if length > _MAX_GOAWAY_PAYLOAD:
-                    raise ProtocolViolation(ErrorCodes.FRAME_SIZE_ERROR, "GOAWAY frame too large")
+                self._check_goaway(header, length)
                 self._goaway_left = length
                 if not length:
                     _flush_run(out, pieces)
@@ -133,6 +137,13 @@ class FrameGuard:
 
     def _check(self, kind: int, flags: int, length: int, now: float) -> None:
         """hyperpy's rules for one frame header (raises ProtocolViolation)."""
+        if length > self._max_frame:
+            # Refused at its header: the engine would buffer a whole (16 MiB) frame
+            # before it looks at its length.
+            raise ProtocolViolation(
+                ErrorCodes.FRAME_SIZE_ERROR,
+                f"a frame of {length} bytes (at most {self._max_frame})",
+            )
         if self._first:
             self._first = False
             if kind != SETTINGS or flags & ACK:
@@ -176,6 +187,15 @@ class FrameGuard:
             self._control_frame(now)
         elif kind in (PING, PRIORITY):
             self._control_frame(now)
+
+    @staticmethod
+    def _check_goaway(header: bytes, length: int) -> None:
+        if int.from_bytes(header[5:9], "big") & 0x7FFFFFFF:
+            raise ProtocolViolation(ErrorCodes.PROTOCOL_ERROR, "a GOAWAY frame on a stream")
+        if length < 8:
+            raise ProtocolViolation(ErrorCodes.FRAME_SIZE_ERROR, "a GOAWAY frame too short")
+        if length > _MAX_GOAWAY_PAYLOAD:
+            raise ProtocolViolation(ErrorCodes.FRAME_SIZE_ERROR, "a GOAWAY frame too large")
 
     def _check_block(self) -> None:
         assert self._block is not None
