@@ -135,3 +135,6 @@ class ServerLimits:
     write_timeout: float | None = 15.0
     tls_handshake_timeout: float | None = 10.0
     max_connections: int = 1000
+    # Blocking server: threads that serve HTTP/1.1 requests (idle connections hold
+    # none). The trio server runs a task per connection and ignores it.
+    max_workers: int = 64

@@ -66,6 +66,10 @@ class AsyncHTTP2Base:
         self._eof_sent = False
         self._idle_since = AsyncClock.now()  # when the last stream ended
 
+    @property
+    def stream(self) -> AsyncStream:
+        return self._stream
+
     # -- writing --------------------------------------------------------------
 
     def _queue_locked(self) -> None:

@@ -20,11 +20,13 @@ from ._sync import (
     SyncTaskGroup,
     SyncTaskStatus,
 )
+from ._sync_park import SyncParker, SyncWorkerPool
 from ._trio import (
     AsyncCancelScope,
     AsyncClock,
     AsyncEvent,
     AsyncLock,
+    AsyncParker,
     AsyncSemaphore,
     AsyncShield,
     AsyncSocketListener,
@@ -33,6 +35,7 @@ from ._trio import (
     AsyncStateLock,
     AsyncTaskGroup,
     AsyncTaskStatus,
+    AsyncWorkerPool,
 )
 from .base import (
     Address,
@@ -52,6 +55,7 @@ __all__ = [
     "AsyncListener",
     "AsyncLock",
     "AsyncNetwork",
+    "AsyncParker",
     "AsyncSemaphore",
     "AsyncShield",
     "AsyncSocketListener",
@@ -61,12 +65,14 @@ __all__ = [
     "AsyncStream",
     "AsyncTaskGroup",
     "AsyncTaskStatus",
+    "AsyncWorkerPool",
     "SyncCancelScope",
     "SyncClock",
     "SyncEvent",
     "SyncListener",
     "SyncLock",
     "SyncNetwork",
+    "SyncParker",
     "SyncSemaphore",
     "SyncShield",
     "SyncSocketListener",
@@ -76,4 +82,5 @@ __all__ = [
     "SyncStream",
     "SyncTaskGroup",
     "SyncTaskStatus",
+    "SyncWorkerPool",
 ]

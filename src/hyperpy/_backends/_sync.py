@@ -74,18 +74,28 @@ class _Socket:
         self._more = False
 
     def _wait(self, events: int, deadline: float | None) -> bool:
-        with self._lock:
-            if self.closed:
-                return True  # the caller's next call sees ``closed``
-            self._waiters += 1
+        if not self.begin_wait():
+            return True  # the caller's next call sees ``closed``
         try:
             return _wait(self.fd, events, deadline)
         finally:
-            with self._lock:
-                self._waiters -= 1
-                last = self.closed and not self._waiters
-            if last:
-                self.sock.close()
+            self.end_wait()
+
+    def begin_wait(self) -> bool:
+        """Count as a waiter on the descriptor (it stays open meanwhile); False if
+        the socket is closed already."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._waiters += 1
+            return True
+
+    def end_wait(self) -> None:
+        with self._lock:
+            self._waiters -= 1
+            last = self.closed and not self._waiters
+        if last:
+            self.sock.close()
 
     def recv(self, max_bytes: int, timeout: float | None) -> bytes:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -296,8 +306,23 @@ class SyncSocketStream:
         return to_address(self._raw.sock.getsockname())
 
     def is_readable(self) -> bool:
-        """True if bytes or EOF wait unread: on an idle connection, it is not reusable."""
-        return poll_readable(self._raw.fd)
+        """True if bytes or EOF wait unread (a receive would not wait), TLS-buffered
+        bytes included: on an idle connection, it is not reusable."""
+        tls = self._tls
+        if tls is not None:
+            with tls.state_lock:
+                if tls.obj.pending() or tls.incoming.pending:
+                    return True
+        return self._raw.closed or poll_readable(self._raw.fd)
+
+    def watch(self) -> int | None:
+        """For a parker's selector: keep the socket open while it is watched, and
+        return its descriptor (None if it is closed). Closing the stream meanwhile
+        makes the descriptor readable; end with ``unwatch``."""
+        return self._raw.fd if self._raw.begin_wait() else None
+
+    def unwatch(self) -> None:
+        self._raw.end_wait()
 
     def send_eof(self) -> None:
         """Half-close: the peer reads EOF after our last byte; we can still receive."""

@@ -267,6 +267,43 @@ class AsyncTaskGroup:
             self._nursery.cancel_scope.cancel()
 
 
+class AsyncWorkerPool:
+    """Runs server work; in trio every piece is a task of its own (cheap), so this
+    only passes it to the task group. The blocking twin bounds its threads."""
+
+    def __init__(self, spawn: Callable[..., None], max_workers: int) -> None:
+        self._spawn = spawn
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        self._spawn(fn, *args)
+
+    def close(self) -> None:
+        pass
+
+
+class AsyncParker:
+    """The blocking world parks idle connections to free their threads; a trio task
+    just waits, so nothing is ever parked here (``parks`` is False)."""
+
+    parks = False
+
+    def __init__(self, spawn: Callable[..., None]) -> None:
+        pass
+
+    def park(
+        self,
+        stream: Any,
+        deadline: float | None,
+        start: Callable[..., None],
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+    ) -> None:
+        raise RuntimeError("trio connections wait in their task; they are never parked")
+
+    def close(self) -> None:
+        pass
+
+
 class AsyncEvent:
     """A resettable wake-up flag: ``set`` wakes every waiter until ``clear``."""
 

@@ -67,6 +67,10 @@ class SyncHTTP2Base:
         self._eof_sent = False
         self._idle_since = SyncClock.now()  # when the last stream ended
 
+    @property
+    def stream(self) -> SyncStream:
+        return self._stream
+
     # -- writing --------------------------------------------------------------
 
     def _queue_locked(self) -> None:

@@ -366,6 +366,22 @@ class MemoryStream:
         with self._lock:
             return self._closed or self._in.is_readable(SyncClock.now())
 
+    def wait_readable(self, timeout: float | None) -> bool:
+        """Wait until a receive would not wait (see ``is_readable``), or ``timeout``
+        passes (False). What the blocking server's parker uses for this network."""
+        deadline = _deadline(timeout)
+        pipe = self._in
+        while True:
+            with self._lock:
+                now = SyncClock.now()
+                if self._closed or pipe.is_readable(now):
+                    return True
+                if deadline is not None and now >= deadline:
+                    return False
+                due = pipe.due[0] if pipe.due else None  # delayed bytes become due
+                event = pipe.readers.register()
+            _wait(self._lock, pipe.readers, event, _wait_time(now, deadline, due))
+
     def send_eof(self) -> None:
         """Half-close: the peer reads EOF after our last byte; we can still receive."""
         with self._lock:

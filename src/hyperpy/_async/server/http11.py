@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+from typing import Literal
 
 from ..._backends import AsyncClock, AsyncStream
 from ..._config import ServerLimits
@@ -12,6 +14,15 @@ from ..._models import URL, Headers, Request, Response
 from .context import AsyncServerContext, H2CUpgrade
 
 logger = logging.getLogger("hyperpy.server")
+
+
+class Pause(enum.Enum):
+    """What ``run`` returns when it gives up its thread (see there)."""
+
+    PARKED = "parked"
+
+
+PARKED = Pause.PARKED
 
 # Unread request-body bytes we read and discard to keep a connection alive after
 # the handler answered without reading them; beyond this the connection closes.
@@ -39,9 +50,16 @@ class AsyncServerHTTP11Connection:
         self._busy = False
         self._closed = False
         self._upgrade: H2CUpgrade | None = None
+        self._first = True  # no request served yet
         # When the first request head began to arrive (its bytes read already while
         # the server detected the protocol): its deadline counts from then.
         self._first_head_at = first_byte_at if initial else None
+        # While idle (no byte of the next head yet): when it ends the connection.
+        self.idle_deadline: float | None = None
+
+    @property
+    def stream(self) -> AsyncStream:
+        return self._stream
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: finish the request in flight (answered with
@@ -55,14 +73,18 @@ class AsyncServerHTTP11Connection:
         self._closed = True
         await self._stream.aclose()
 
-    async def run(self) -> H2CUpgrade | None:
+    async def run(self) -> H2CUpgrade | Literal[Pause.PARKED] | None:
         """Serve requests until the connection ends; returns the upgrade if the
-        client switched it to HTTP/2 (h2c), for the server to continue."""
+        client switched it to HTTP/2 (h2c), for the server to continue.
+
+        Where idle connections are parked (the blocking world), it returns
+        ``PARKED`` when it is idle with nothing to read; calling it again, once
+        there is, goes on where it stopped.
+        """
         h1 = self._h1
-        first = True
         while not self._closed:
             try:
-                event = await self._next_request(first)
+                event = await self._next_request()
             except RequestRejected as rejected:
                 await self._reject(rejected.status, rejected.detail)
                 return None
@@ -70,7 +92,9 @@ class AsyncServerHTTP11Connection:
                 break  # idle or slow client, or it went away: nothing in flight to answer
             if event is None:
                 break
-            first = False
+            if event is PARKED:
+                return PARKED
+            self._first = False
             self._busy = True
             try:
                 keep = await self._exchange(event)
@@ -85,13 +109,14 @@ class AsyncServerHTTP11Connection:
             await self._stream.close_lingering()
         return None
 
-    async def _next_request(self, first: bool) -> RequestHead | None:
-        """The next request head; None when the client closed between requests."""
+    async def _next_request(self) -> RequestHead | Literal[Pause.PARKED] | None:
+        """The next request head; None when the client closed between requests, or
+        the connection was idle too long; PARKED (see ``run``)."""
         h1 = self._h1
         limits = self._limits
         # Silence before a head is idleness (keep_alive_timeout); once its first byte
         # is in, the whole head must follow within header_read_timeout (slowloris).
-        started = self._first_head_at if first else None
+        started = self._first_head_at if self._first else None
         while True:
             event = h1.next_event()
             if type(event) is RequestHead:
@@ -99,8 +124,16 @@ class AsyncServerHTTP11Connection:
             if event is not NEED_DATA:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
-                timeout = limits.keep_alive_timeout
-                self._context.connection_idle(self._stream)
+                now = AsyncClock.now()
+                if self.idle_deadline is None:
+                    keep_alive = limits.keep_alive_timeout
+                    self.idle_deadline = None if keep_alive is None else now + keep_alive
+                    self._context.connection_idle(self._stream)
+                if self.idle_deadline is not None and now >= self.idle_deadline:
+                    return None  # idle for the whole keep-alive timeout
+                if self._context.parks and not self._stream.is_readable():
+                    return PARKED
+                timeout = None if self.idle_deadline is None else self.idle_deadline - now
             elif limits.header_read_timeout is None:
                 timeout = None
             else:
@@ -110,6 +143,7 @@ class AsyncServerHTTP11Connection:
             data = await self._stream.receive(65536, timeout)
             if started is None:
                 started = AsyncClock.now()
+                self.idle_deadline = None
                 self._context.connection_busy(self._stream)
             h1.receive(data)
 

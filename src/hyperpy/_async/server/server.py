@@ -13,6 +13,7 @@ from ..._backends import (
     AsyncEvent,
     AsyncListener,
     AsyncNetwork,
+    AsyncParker,
     AsyncSemaphore,
     AsyncShield,
     AsyncSocketNetwork,
@@ -20,6 +21,7 @@ from ..._backends import (
     AsyncStream,
     AsyncTaskGroup,
     AsyncTaskStatus,
+    AsyncWorkerPool,
 )
 from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
@@ -30,7 +32,7 @@ from ..._tls import server_ssl_context
 from ..._types import AsyncHandler, AsyncTaskFn
 from ..background import AsyncBackgroundTasks
 from .http2 import AsyncServerHTTP2Connection
-from .http11 import AsyncServerHTTP11Connection
+from .http11 import PARKED, AsyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
@@ -92,6 +94,8 @@ class AsyncServer:
         self._all_closed = AsyncEvent()  # no connection is open
         self._all_closed.set()
         self._slots = AsyncSemaphore(limits.max_connections)
+        self._workers = AsyncWorkerPool(lambda *args: None, 1)  # real ones while serving
+        self._parker = AsyncParker(lambda *args: None)
         self._stopped = AsyncEvent()
         self._draining = False
 
@@ -111,9 +115,15 @@ class AsyncServer:
         try:
             async with AsyncTaskGroup() as task_group:
                 self._task_group = task_group
-                task_status.started(self.address)
-                await self._accept_loop(listener, task_group)
-                await self._stopped.wait()
+                self._workers = AsyncWorkerPool(task_group.start_soon, self.limits.max_workers)
+                self._parker = AsyncParker(task_group.start_soon)
+                try:
+                    task_status.started(self.address)
+                    await self._accept_loop(listener, task_group)
+                    await self._stopped.wait()
+                finally:
+                    self._parker.close()
+                    self._workers.close()
         finally:
             self._task_group = None
             await listener.aclose()
@@ -135,7 +145,44 @@ class AsyncServer:
             if stream is None:
                 self._slots.release()
                 return
-            task_group.start_soon(self._handle_connection, stream)
+            with self._lock:
+                draining = self._draining
+                if not draining:
+                    self._opening.add(stream)
+                    self._all_closed.clear()
+                    self._idle_streams.idle(stream, AsyncClock.now())  # no byte of a head yet
+            if draining:
+                await self._end(stream, None)
+                continue
+            deadline = self._idle_deadline()
+            self._when_readable(
+                stream, deadline, task_group.start_soon, self._open, stream, deadline
+            )
+
+    def _idle_deadline(self) -> float | None:
+        """When a new connection that has sent nothing is closed: at the keep-alive
+        timeout, or sooner over TLS, whose handshake is under way from the start."""
+        limits = self.limits
+        waits = [limits.keep_alive_timeout]
+        if self.ssl_context is not None:
+            waits.append(limits.tls_handshake_timeout)
+        bounds = [wait for wait in waits if wait is not None]
+        return AsyncClock.now() + min(bounds) if bounds else None
+
+    def _when_readable(
+        self,
+        stream: AsyncStream,
+        deadline: float | None,
+        start: Any,
+        fn: AsyncTaskFn,
+        *args: Any,
+    ) -> None:
+        """Run ``start(fn, *args)``, once ``stream`` has bytes to read where idle
+        connections are parked (the blocking world); at once where they are not."""
+        if self._parker.parks and not stream.is_readable():
+            self._parker.park(stream, deadline, start, fn, *args)
+        else:
+            start(fn, *args)
 
     async def _shed_idle(self) -> None:
         with self._lock:
@@ -154,50 +201,82 @@ class AsyncServer:
         with self._lock:
             self._idle_streams.busy(stream)
 
-    async def _handle_connection(self, stream: AsyncStream) -> None:
-        conn: ServerConnection | None = None
-        with self._lock:
-            draining = self._draining
-            if not draining:
-                self._opening.add(stream)
-                self._idle_streams.idle(stream, AsyncClock.now())  # no byte of a head yet
-        if draining:
-            self._slots.release()
-            await stream.aclose()
+    @property
+    def parks(self) -> bool:
+        """Idle connections give up their thread (the blocking world)."""
+        return self._parker.parks
+
+    async def _open(self, stream: AsyncStream, deadline: float | None) -> None:
+        """A new connection: TLS and protocol detection, then serving it."""
+        if self._parker.parks and not stream.is_readable():
+            # Resumed at the idle deadline: the peer never sent a byte.
+            await self._end(stream, None)
             return
         try:
             conn = await self._open_connection(stream)
-            while conn is not None:
-                with self._lock:
-                    self._opening.discard(stream)
-                    self._connections.add(conn)
-                    self._all_closed.clear()
-                    draining = self._draining
-                if draining:
-                    conn.begin_shutdown()
-                upgrade = await conn.run()
-                if upgrade is None:
-                    break
-                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream over.
+        except TransportError as exc:
+            logger.debug("connection ended before its first request: %s", exc)
+            conn = None
+        except Exception:
+            logger.exception("connection handler failed")
+            conn = None
+        if conn is None:
+            await self._end(stream, None)
+            return
+        with self._lock:
+            self._opening.discard(stream)
+        await self._serve(conn)
+
+    async def _serve(self, conn: ServerConnection) -> None:
+        """Serve ``conn`` until it ends, or until it is idle where idle connections
+        are parked: it then resumes here, on a worker, once it has bytes to read."""
+        stream = conn.stream
+        with self._lock:
+            new = conn not in self._connections
+            if new:
+                self._connections.add(conn)
+                self._all_closed.clear()
+            draining = self._draining
+        if new and draining:
+            conn.begin_shutdown()
+        ended = True
+        try:
+            outcome = await conn.run()
+            if outcome is PARKED:
+                assert isinstance(conn, AsyncServerHTTP11Connection)
+                start = self._workers.start_soon
+                self._parker.park(stream, conn.idle_deadline, start, self._serve, conn)
+                ended = False
+            elif outcome is not None:
+                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream
+                # over, for good, in a task (a thread) of its own.
+                h2 = AsyncServerHTTP2Connection(self, outcome.stream, outcome.initial, outcome)
                 with self._lock:
                     self._connections.discard(conn)
-                conn = AsyncServerHTTP2Connection(self, upgrade.stream, upgrade.initial, upgrade)
+                assert self._task_group is not None
+                self._task_group.start_soon(self._serve, h2)
+                ended = False
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
         except Exception:
             # One connection's failure must never stop the server.
             logger.exception("connection handler failed")
         finally:
-            with self._lock:
-                self._opening.discard(stream)
-                self._idle_streams.busy(stream)
-                if conn is not None:
-                    self._connections.discard(conn)
-                if not self._connections:
-                    self._all_closed.set()
-            self._slots.release()
-            with AsyncShield(1.0):
-                await stream.aclose()
+            if ended:
+                await self._end(stream, conn)
+
+    async def _end(self, stream: AsyncStream, conn: ServerConnection | None) -> None:
+        """The connection is over: forget it, free its slot, close its stream."""
+        with self._lock:
+            self._opening.discard(stream)
+            self._idle_streams.busy(stream)
+            if conn is not None:
+                self._connections.discard(conn)
+            if not self._connections and not self._opening:
+                self._all_closed.set()
+        self._slots.release()
+        with AsyncShield(1.0):
+            await stream.aclose()
 
     async def _open_connection(self, stream: AsyncStream) -> ServerConnection | None:
         """The connection for ``stream``: TLS first if configured, then HTTP/2 if ALPN

@@ -25,6 +25,11 @@ class SyncServerContext(Protocol):
     h2_settings: H2Settings
     http2: bool  # HTTP/2 is served (so an h2c upgrade may be accepted)
 
+    @property
+    def parks(self) -> bool:
+        """Idle connections give up their thread (return PARKED) rather than wait."""
+        ...
+
     def call_app(self, request: Request) -> Response | None:
         """Run the handler; None when the connection should just end."""
         ...

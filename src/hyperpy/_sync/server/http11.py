@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+from typing import Literal
 
 from ..._backends import SyncClock, SyncStream
 from ..._config import ServerLimits
@@ -13,6 +15,15 @@ from ..._models import URL, Headers, Request, Response
 from .context import H2CUpgrade, SyncServerContext
 
 logger = logging.getLogger("hyperpy.server")
+
+
+class Pause(enum.Enum):
+    """What ``run`` returns when it gives up its thread (see there)."""
+
+    PARKED = "parked"
+
+
+PARKED = Pause.PARKED
 
 # Unread request-body bytes we read and discard to keep a connection alive after
 # the handler answered without reading them; beyond this the connection closes.
@@ -40,9 +51,16 @@ class SyncServerHTTP11Connection:
         self._busy = False
         self._closed = False
         self._upgrade: H2CUpgrade | None = None
+        self._first = True  # no request served yet
         # When the first request head began to arrive (its bytes read already while
         # the server detected the protocol): its deadline counts from then.
         self._first_head_at = first_byte_at if initial else None
+        # While idle (no byte of the next head yet): when it ends the connection.
+        self.idle_deadline: float | None = None
+
+    @property
+    def stream(self) -> SyncStream:
+        return self._stream
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: finish the request in flight (answered with
@@ -56,14 +74,18 @@ class SyncServerHTTP11Connection:
         self._closed = True
         self._stream.close()
 
-    def run(self) -> H2CUpgrade | None:
+    def run(self) -> H2CUpgrade | Literal[Pause.PARKED] | None:
         """Serve requests until the connection ends; returns the upgrade if the
-        client switched it to HTTP/2 (h2c), for the server to continue."""
+        client switched it to HTTP/2 (h2c), for the server to continue.
+
+        Where idle connections are parked (the blocking world), it returns
+        ``PARKED`` when it is idle with nothing to read; calling it again, once
+        there is, goes on where it stopped.
+        """
         h1 = self._h1
-        first = True
         while not self._closed:
             try:
-                event = self._next_request(first)
+                event = self._next_request()
             except RequestRejected as rejected:
                 self._reject(rejected.status, rejected.detail)
                 return None
@@ -71,7 +93,9 @@ class SyncServerHTTP11Connection:
                 break  # idle or slow client, or it went away: nothing in flight to answer
             if event is None:
                 break
-            first = False
+            if event is PARKED:
+                return PARKED
+            self._first = False
             self._busy = True
             try:
                 keep = self._exchange(event)
@@ -86,13 +110,14 @@ class SyncServerHTTP11Connection:
             self._stream.close_lingering()
         return None
 
-    def _next_request(self, first: bool) -> RequestHead | None:
-        """The next request head; None when the client closed between requests."""
+    def _next_request(self) -> RequestHead | Literal[Pause.PARKED] | None:
+        """The next request head; None when the client closed between requests, or
+        the connection was idle too long; PARKED (see ``run``)."""
         h1 = self._h1
         limits = self._limits
         # Silence before a head is idleness (keep_alive_timeout); once its first byte
         # is in, the whole head must follow within header_read_timeout (slowloris).
-        started = self._first_head_at if first else None
+        started = self._first_head_at if self._first else None
         while True:
             event = h1.next_event()
             if type(event) is RequestHead:
@@ -100,8 +125,16 @@ class SyncServerHTTP11Connection:
             if event is not NEED_DATA:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
-                timeout = limits.keep_alive_timeout
-                self._context.connection_idle(self._stream)
+                now = SyncClock.now()
+                if self.idle_deadline is None:
+                    keep_alive = limits.keep_alive_timeout
+                    self.idle_deadline = None if keep_alive is None else now + keep_alive
+                    self._context.connection_idle(self._stream)
+                if self.idle_deadline is not None and now >= self.idle_deadline:
+                    return None  # idle for the whole keep-alive timeout
+                if self._context.parks and not self._stream.is_readable():
+                    return PARKED
+                timeout = None if self.idle_deadline is None else self.idle_deadline - now
             elif limits.header_read_timeout is None:
                 timeout = None
             else:
@@ -111,6 +144,7 @@ class SyncServerHTTP11Connection:
             data = self._stream.receive(65536, timeout)
             if started is None:
                 started = SyncClock.now()
+                self.idle_deadline = None
                 self._context.connection_busy(self._stream)
             h1.receive(data)
 

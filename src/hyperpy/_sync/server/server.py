@@ -14,6 +14,7 @@ from ..._backends import (
     SyncEvent,
     SyncListener,
     SyncNetwork,
+    SyncParker,
     SyncSemaphore,
     SyncShield,
     SyncSocketNetwork,
@@ -21,6 +22,7 @@ from ..._backends import (
     SyncStream,
     SyncTaskGroup,
     SyncTaskStatus,
+    SyncWorkerPool,
 )
 from ..._config import H2Settings, ServerLimits
 from ..._core.h2 import PREFACE
@@ -31,7 +33,7 @@ from ..._tls import server_ssl_context
 from ..._types import SyncHandler, SyncTaskFn
 from ..background import SyncBackgroundTasks
 from .http2 import SyncServerHTTP2Connection
-from .http11 import SyncServerHTTP11Connection
+from .http11 import PARKED, SyncServerHTTP11Connection
 
 logger = logging.getLogger("hyperpy.server")
 
@@ -93,6 +95,8 @@ class Server:
         self._all_closed = SyncEvent()  # no connection is open
         self._all_closed.set()
         self._slots = SyncSemaphore(limits.max_connections)
+        self._workers = SyncWorkerPool(lambda *args: None, 1)  # real ones while serving
+        self._parker = SyncParker(lambda *args: None)
         self._stopped = SyncEvent()
         self._draining = False
 
@@ -112,9 +116,15 @@ class Server:
         try:
             with SyncTaskGroup() as task_group:
                 self._task_group = task_group
-                task_status.started(self.address)
-                self._accept_loop(listener, task_group)
-                self._stopped.wait()
+                self._workers = SyncWorkerPool(task_group.start_soon, self.limits.max_workers)
+                self._parker = SyncParker(task_group.start_soon)
+                try:
+                    task_status.started(self.address)
+                    self._accept_loop(listener, task_group)
+                    self._stopped.wait()
+                finally:
+                    self._parker.close()
+                    self._workers.close()
         finally:
             self._task_group = None
             listener.close()
@@ -136,7 +146,44 @@ class Server:
             if stream is None:
                 self._slots.release()
                 return
-            task_group.start_soon(self._handle_connection, stream)
+            with self._lock:
+                draining = self._draining
+                if not draining:
+                    self._opening.add(stream)
+                    self._all_closed.clear()
+                    self._idle_streams.idle(stream, SyncClock.now())  # no byte of a head yet
+            if draining:
+                self._end(stream, None)
+                continue
+            deadline = self._idle_deadline()
+            self._when_readable(
+                stream, deadline, task_group.start_soon, self._open, stream, deadline
+            )
+
+    def _idle_deadline(self) -> float | None:
+        """When a new connection that has sent nothing is closed: at the keep-alive
+        timeout, or sooner over TLS, whose handshake is under way from the start."""
+        limits = self.limits
+        waits = [limits.keep_alive_timeout]
+        if self.ssl_context is not None:
+            waits.append(limits.tls_handshake_timeout)
+        bounds = [wait for wait in waits if wait is not None]
+        return SyncClock.now() + min(bounds) if bounds else None
+
+    def _when_readable(
+        self,
+        stream: SyncStream,
+        deadline: float | None,
+        start: Any,
+        fn: SyncTaskFn,
+        *args: Any,
+    ) -> None:
+        """Run ``start(fn, *args)``, once ``stream`` has bytes to read where idle
+        connections are parked (the blocking world); at once where they are not."""
+        if self._parker.parks and not stream.is_readable():
+            self._parker.park(stream, deadline, start, fn, *args)
+        else:
+            start(fn, *args)
 
     def _shed_idle(self) -> None:
         with self._lock:
@@ -155,50 +202,82 @@ class Server:
         with self._lock:
             self._idle_streams.busy(stream)
 
-    def _handle_connection(self, stream: SyncStream) -> None:
-        conn: ServerConnection | None = None
-        with self._lock:
-            draining = self._draining
-            if not draining:
-                self._opening.add(stream)
-                self._idle_streams.idle(stream, SyncClock.now())  # no byte of a head yet
-        if draining:
-            self._slots.release()
-            stream.close()
+    @property
+    def parks(self) -> bool:
+        """Idle connections give up their thread (the blocking world)."""
+        return self._parker.parks
+
+    def _open(self, stream: SyncStream, deadline: float | None) -> None:
+        """A new connection: TLS and protocol detection, then serving it."""
+        if self._parker.parks and not stream.is_readable():
+            # Resumed at the idle deadline: the peer never sent a byte.
+            self._end(stream, None)
             return
         try:
             conn = self._open_connection(stream)
-            while conn is not None:
-                with self._lock:
-                    self._opening.discard(stream)
-                    self._connections.add(conn)
-                    self._all_closed.clear()
-                    draining = self._draining
-                if draining:
-                    conn.begin_shutdown()
-                upgrade = conn.run()
-                if upgrade is None:
-                    break
-                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream over.
+        except TransportError as exc:
+            logger.debug("connection ended before its first request: %s", exc)
+            conn = None
+        except Exception:
+            logger.exception("connection handler failed")
+            conn = None
+        if conn is None:
+            self._end(stream, None)
+            return
+        with self._lock:
+            self._opening.discard(stream)
+        self._serve(conn)
+
+    def _serve(self, conn: ServerConnection) -> None:
+        """Serve ``conn`` until it ends, or until it is idle where idle connections
+        are parked: it then resumes here, on a worker, once it has bytes to read."""
+        stream = conn.stream
+        with self._lock:
+            new = conn not in self._connections
+            if new:
+                self._connections.add(conn)
+                self._all_closed.clear()
+            draining = self._draining
+        if new and draining:
+            conn.begin_shutdown()
+        ended = True
+        try:
+            outcome = conn.run()
+            if outcome is PARKED:
+                assert isinstance(conn, SyncServerHTTP11Connection)
+                start = self._workers.start_soon
+                self._parker.park(stream, conn.idle_deadline, start, self._serve, conn)
+                ended = False
+            elif outcome is not None:
+                # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream
+                # over, for good, in a task (a thread) of its own.
+                h2 = SyncServerHTTP2Connection(self, outcome.stream, outcome.initial, outcome)
                 with self._lock:
                     self._connections.discard(conn)
-                conn = SyncServerHTTP2Connection(self, upgrade.stream, upgrade.initial, upgrade)
+                assert self._task_group is not None
+                self._task_group.start_soon(self._serve, h2)
+                ended = False
         except TransportError as exc:
             logger.debug("connection ended: %s", exc)
         except Exception:
             # One connection's failure must never stop the server.
             logger.exception("connection handler failed")
         finally:
-            with self._lock:
-                self._opening.discard(stream)
-                self._idle_streams.busy(stream)
-                if conn is not None:
-                    self._connections.discard(conn)
-                if not self._connections:
-                    self._all_closed.set()
-            self._slots.release()
-            with SyncShield(1.0):
-                stream.close()
+            if ended:
+                self._end(stream, conn)
+
+    def _end(self, stream: SyncStream, conn: ServerConnection | None) -> None:
+        """The connection is over: forget it, free its slot, close its stream."""
+        with self._lock:
+            self._opening.discard(stream)
+            self._idle_streams.busy(stream)
+            if conn is not None:
+                self._connections.discard(conn)
+            if not self._connections and not self._opening:
+                self._all_closed.set()
+        self._slots.release()
+        with SyncShield(1.0):
+            stream.close()
 
     def _open_connection(self, stream: SyncStream) -> ServerConnection | None:
         """The connection for ``stream``: TLS first if configured, then HTTP/2 if ALPN
