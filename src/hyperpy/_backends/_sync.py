@@ -27,7 +27,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, poll_readable, to_address
+from ._sockets import bound_socket, poll_readable, to_address, tune_accepted
 from .base import Address
 
 T = TypeVar("T")
@@ -416,7 +416,7 @@ class SyncSocketListener:
                     # Out of file descriptors, or a connection reset before accept: back off.
                     time.sleep(0.01)
                     continue
-                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                tune_accepted(conn)
                 return SyncSocketStream(_Socket(conn))
             return None
         finally:

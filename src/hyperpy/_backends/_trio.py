@@ -23,7 +23,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, poll_readable, to_address
+from ._sockets import bound_socket, poll_readable, to_address, tune_accepted
 from .base import Address
 
 T = TypeVar("T")
@@ -214,10 +214,7 @@ class AsyncSocketListener:
             stream = await self._listener.accept()
         except (trio.ClosedResourceError, OSError):
             return None
-        try:
-            stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
+        tune_accepted(stream.socket)  # type: ignore[arg-type]
         return AsyncSocketStream(stream)
 
     async def aclose(self) -> None:

@@ -9,7 +9,8 @@ Concurrency rules (in the blocking world, each task is a thread):
 - ``_flush`` sends the outbox under the write lock; a task that finds the
   write lock taken leaves its bytes to the holder, which re-checks the outbox
   after releasing it, so nothing is stranded and the reader never blocks on a
-  slow writer;
+  slow writer; the reader, when it is the holder, hands the rest back to the
+  producers as soon as input waits (see ``_flush``);
 - only the reader task feeds received bytes to h2.
 """
 
@@ -82,17 +83,23 @@ class SyncHTTP2Base:
     def _write_pending(self) -> bool:
         return bool(self._outbox) or (self._eof_wanted and not self._eof_sent)
 
-    def _flush(self) -> None:
+    def _flush(self, *, reader: bool = False) -> None:
         """Send everything queued, unless another thread is already doing so; then,
         if a half-close is wanted, do it.
 
         Only the writer declares the connection drained: the half-close happens
         here, under the write lock, with the outbox empty, so it can never overtake
         bytes another thread is still sending.
+
+        The ``reader`` stops writing as soon as input waits: while producers keep
+        refilling the outbox it would otherwise write forever, and never read the
+        peer's RST_STREAM that should stop them. The producers, woken, send the
+        rest themselves (see ``_send_data``).
         """
         while self._write_pending():
             if not self._write_lock.try_acquire():
                 return  # the holder sends our bytes before it lets go
+            yielded = False
             try:
                 while self._outbox:
                     with self._lock:
@@ -101,6 +108,13 @@ class SyncHTTP2Base:
                         self._outbox_bytes = 0
                         self._conn_waiters.wake_all()
                     self._stream.send_all(data, self._write_timeout)
+                    if reader and self._outbox and self._stream.is_readable():
+                        yielded = True
+                        break
+                if yielded:
+                    with self._lock:
+                        self._conn_waiters.wake_all()  # the rest: for its producers
+                    return
                 with self._lock:
                     drained = self._eof_wanted and not self._eof_sent and not self._outbox
                     if drained:
@@ -147,7 +161,8 @@ class SyncHTTP2Base:
             with self._lock:
                 self._check_send_locked(sid)
                 window = self._core.send_window(sid)
-                if self._outbox_bytes >= max_buffer or (view and window <= 0):
+                full = self._outbox_bytes >= max_buffer
+                if full or (view and window <= 0):
                     waiter = self._conn_waiters.register()
                 else:
                     size = min(window, len(view))
@@ -161,6 +176,10 @@ class SyncHTTP2Base:
                 if not view:
                     return
                 continue
+            if full:
+                # Room comes when the outbox is sent: by us, if nobody is sending.
+                # (Registered first, so a writer that takes it meanwhile wakes us.)
+                self._flush()
             if not waiter.wait(timeout):
                 with self._lock:
                     self._conn_waiters.discard(waiter)
@@ -311,7 +330,7 @@ class SyncHTTP2Base:
                             "the peer keeps sending but does not read our replies"
                         )
                 self._on_changes(changes)
-                self._flush()
+                self._flush(reader=True)
                 data = self._receive()
         except ReadTimeout as exc:
             error = exc
