@@ -503,3 +503,18 @@ def test_response_status() -> None:
     for bad in ([], [(b":status", b"abc")]):
         with pytest.raises(RemoteProtocolError, match=":status"):
             response_status(bad)
+
+
+def test_a_long_lived_connection_remembers_few_closed_streams() -> None:
+    """h2 keeps a record per closed stream; ours stops at 1024, so a connection's
+    memory does not grow with every request it ever carried."""
+    client, server = _connected(H2Settings())
+    for _ in range(1500):
+        sid = _get(client)
+        server.receive_data(client.data_to_send())
+        server.send_headers(sid, [(b":status", b"204")], end_stream=True)
+        client.receive(server.data_to_send())
+        client.forget(sid)
+        client.data_to_send()
+    assert len(client.h2._closed_streams) <= 1024
+    assert client.h2.open_outbound_streams == 0

@@ -103,13 +103,22 @@ class Changes:
 
 
 class _H2Connection(h2.connection.H2Connection):
-    """h2 with our own enforcement of MAX_CONCURRENT_STREAMS.
+    """h2 with our own enforcement of MAX_CONCURRENT_STREAMS, and a short memory.
 
     h2 treats a stream over the limit as a connection error and ends every
     stream in flight; RFC 9113 §5.1.2 allows a stream error, so we refuse just
     that stream (RST_STREAM REFUSED_STREAM, see ``H2Protocol._on_event``).
-    The count is still computed, since computing it frees closed streams.
+    The count is still computed, since computing it retires closed streams.
+
+    h2 remembers how each retired stream closed, up to 65,536 per connection
+    (about 150 bytes each: 10 MiB for one long-lived connection, grown slowly
+    over its first 65,536 requests). The record only decides how late frames
+    on a stream we reset are answered (a stream error rather than a connection
+    error), which matters for the streams of the last moments: ten times the
+    concurrent-stream limit is plenty.
     """
+
+    MAX_CLOSED_STREAMS = 1024
 
     @property
     def open_inbound_streams(self) -> int:
