@@ -22,16 +22,14 @@ from hyperframe.frame import (
 )
 
 from hyperpy import H2Settings, RemoteProtocolError
-from hyperpy._core.h2 import (
-    PREFACE,
-    ErrorCodes,
-    H2Protocol,
+from hyperpy._core.h2 import PREFACE, ErrorCodes, H2Protocol
+from hyperpy._core.h2_frames import FrameGuard, ProtocolViolation
+from hyperpy._core.h2_heads import (
     request_head,
     request_headers,
     response_headers,
     response_status,
 )
-from hyperpy._core.h2_frames import FrameGuard, ProtocolViolation
 
 SEED = 20240611
 

@@ -23,7 +23,8 @@ import trio
 
 import hyperpy
 from hyperpy import Request, Response
-from hyperpy._core.h2 import H2Protocol, request_headers
+from hyperpy._core.h2 import H2Protocol
+from hyperpy._core.h2_heads import request_headers
 
 SIZE = 4 * 1024 * 1024
 BLOCK = bytes(range(256)) * 256  # 64 KiB

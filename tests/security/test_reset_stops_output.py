@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import pytest
 
 import hyperpy
-from hyperpy._core.h2 import ErrorCodes, H2Protocol, request_headers
+from hyperpy._core.h2 import ErrorCodes, H2Protocol
+from hyperpy._core.h2_heads import request_headers
 
 from .harness import run_server
 

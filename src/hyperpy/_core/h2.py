@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import h2.config
 import h2.connection
@@ -34,7 +33,6 @@ from hyperframe.frame import GoAwayFrame
 
 from .._config import H2Settings
 from .._exceptions import LocalProtocolError, RemoteProtocolError
-from .fields import SERVER_HEADER, http_date
 from .h2_frames import RST_STREAM, FrameGuard, ProtocolViolation, count_frames
 
 __all__ = [
@@ -43,12 +41,7 @@ __all__ = [
     "ErrorCodes",
     "GoAway",
     "H2Protocol",
-    "RequestHead",
     "StreamState",
-    "request_head",
-    "request_headers",
-    "response_headers",
-    "response_status",
     "upgrade_settings_valid",
 ]
 
@@ -60,10 +53,6 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 _H2_DEFAULT_WINDOW = 65535
 # DATA payloads below this size are joined in a stream's buffer (see ``_on_data``).
 _SMALL = 4096
-
-_HOP_BY_HOP = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"}
-)
 
 
 @dataclass
@@ -545,25 +534,6 @@ class H2Protocol:
         return _error_name(code)
 
 
-def request_headers(
-    method: str, scheme: str, authority: str, target: str, headers: list[tuple[bytes, bytes]]
-) -> list[tuple[bytes, bytes]]:
-    """Pseudo-headers first, then the fields HTTP/2 allows (no hop-by-hop, no Host)."""
-    out = [
-        (b":method", method.encode("ascii")),
-        (b":scheme", scheme.encode("ascii")),
-        (b":authority", authority.encode("idna")),
-        (b":path", target.encode("ascii")),
-    ]
-    for name, value in headers:
-        # TE is allowed only as "trailers" (RFC 9113 §8.2.2): any other value made h2
-        # refuse the whole request, so it is dropped like the hop-by-hop fields.
-        if name in _HOP_BY_HOP or (name == b"te" and value.lower() != b"trailers"):
-            continue
-        out.append((name, value))
-    return out
-
-
 _BASE64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 
 
@@ -582,74 +552,3 @@ def upgrade_settings_valid(value: bytes) -> bool:
     except (ValueError, h2.exceptions.ProtocolError):
         return False  # binascii.Error is a ValueError; a bad setting is a ProtocolError
     return True
-
-
-def response_headers(status: int, headers: Fields, content_length: int | None) -> Fields:
-    """A response's HEADERS: ``:status``, the fields HTTP/2 allows, then Date, Server
-    and (for an in-memory body) Content-Length unless the handler set them."""
-    out = [(b":status", str(status).encode("ascii"))]
-    names = set()
-    for name, value in headers:
-        if name not in _HOP_BY_HOP:
-            out.append((name, value))
-            names.add(name)
-    if b"date" not in names:
-        out.append((b"date", http_date()))
-    if b"server" not in names:
-        out.append((b"server", SERVER_HEADER))
-    if content_length is not None and b"content-length" not in names and status not in (204, 304):
-        out.append((b"content-length", str(content_length).encode()))
-    return out
-
-
-class RequestHead(NamedTuple):
-    """What a request's HEADERS say, pseudo-fields decoded."""
-
-    method: str
-    scheme: str | None  # None: not sent (the connection's own scheme applies)
-    authority: str  # :authority, else Host, else ""
-    path: str
-    headers: Fields  # the regular fields
-
-
-def request_head(headers: Fields) -> RequestHead | None:
-    """The request a stream's HEADERS carry, or None if it cannot be served
-    (no method, a path that is not origin-form, or CONNECT): the stream is reset."""
-    pseudo, fields = split_pseudo(headers)
-    method = pseudo.get(b":method", b"").decode("ascii", "replace")
-    path = pseudo.get(b":path", b"").decode("ascii", "replace")
-    if not method or not path.startswith("/") or method == "CONNECT":
-        return None
-    authority = pseudo.get(b":authority")
-    if authority is None:
-        authority = next((value for name, value in fields if name == b"host"), b"")
-    scheme = pseudo.get(b":scheme")
-    return RequestHead(
-        method,
-        scheme.decode("ascii", "replace") if scheme is not None else None,
-        authority.decode("latin-1"),
-        path,
-        fields,
-    )
-
-
-def response_status(headers: Fields) -> tuple[int, Fields]:
-    """A response's status and regular fields; a missing or invalid ``:status``
-    raises RemoteProtocolError."""
-    pseudo, fields = split_pseudo(headers)
-    try:
-        return int(pseudo[b":status"]), fields
-    except (KeyError, ValueError):
-        raise RemoteProtocolError("response without a valid :status") from None
-
-
-def split_pseudo(headers: Fields) -> tuple[dict[bytes, bytes], Fields]:
-    """Separate pseudo-headers (``:path`` ...) from regular fields."""
-    pseudo: dict[bytes, bytes] = {}
-    regular: list[tuple[bytes, bytes]] = []
-    for name, value in headers:
-        if name[:1] == b":":
-            pseudo[name] = value
-        else:
-            regular.append((name, value))
-    return pseudo, regular

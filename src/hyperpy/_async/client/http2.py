@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from ..._backends import AsyncClock, AsyncEvent, AsyncStream, AsyncTaskGroup
 from ..._config import H2Settings, Timeout
-from ..._core.h2 import ErrorCodes, Fields, H2Protocol, request_headers, response_status
+from ..._core.h2 import ErrorCodes, Fields, H2Protocol
+from ..._core.h2_heads import request_headers, response_status
 from ..._exceptions import PoolTimeout, RemoteProtocolError, RequestNotProcessed, TransportError
 from ..._models import Headers, Request, Response
 from ..http2_base import AsyncHTTP2Base, StopSending

@@ -11,14 +11,8 @@ from ..._backends import (
     AsyncStream,
     AsyncTaskGroup,
 )
-from ..._core.h2 import (
-    Changes,
-    ErrorCodes,
-    H2Protocol,
-    StreamState,
-    request_head,
-    response_headers,
-)
+from ..._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
+from ..._core.h2_heads import request_head, response_headers
 from ..._exceptions import InvalidURL, TransportError
 from ..._models import URL, Headers, Request, Response
 from ..http2_base import AsyncHTTP2Base, StopSending

@@ -12,14 +12,8 @@ from ..._backends import (
     SyncStream,
     SyncTaskGroup,
 )
-from ..._core.h2 import (
-    Changes,
-    ErrorCodes,
-    H2Protocol,
-    StreamState,
-    request_head,
-    response_headers,
-)
+from ..._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
+from ..._core.h2_heads import request_head, response_headers
 from ..._exceptions import InvalidURL, TransportError
 from ..._models import URL, Headers, Request, Response
 from ..http2_base import StopSending, SyncHTTP2Base
