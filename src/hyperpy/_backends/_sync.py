@@ -515,9 +515,11 @@ class SyncTaskGroup:
             daemon=True,
             name=getattr(fn, "__name__", "task"),
         )
+        # Started under the lock: ``__exit__`` in another thread must never see
+        # (and join) a thread that is registered but not yet started.
         with self._lock:
             self._threads.add(thread)
-        thread.start()
+            thread.start()
 
     def start_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         self._spawn(fn, args, {})
