@@ -333,3 +333,40 @@ async def test_idle_connections_are_shed_at_the_limit(net: AsyncMemoryNetwork, k
         finally:
             for stream in idle:
                 await stream.aclose()
+
+
+async def test_bytes_after_a_response_never_answer_the_next_request(
+    net: AsyncMemoryNetwork,
+) -> None:
+    # The server writes a second, unsolicited response right behind the first, in the
+    # same write: the client must not keep that connection and read the extra
+    # response as the answer to its next request.
+    listener = await net.listen_tcp("127.0.0.1", 80)
+    smuggled = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!"
+
+    async def connection(stream: AsyncStream) -> None:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = await stream.receive(65536, 5.0)
+            if not data:
+                return
+            buffer += data
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" + smuggled, 5.0)
+        while await stream.receive(65536, 5.0):
+            pass  # a second request here would be answered by the smuggled bytes
+        await stream.aclose()
+
+    async def serve(task_group: AsyncTaskGroup) -> None:
+        while True:
+            stream = await listener.accept()
+            if stream is None:
+                return
+            task_group.start_soon(connection, stream)
+
+    async with AsyncTaskGroup() as tasks:
+        tasks.start_soon(serve, tasks)
+        async with AsyncClient(network=net, timeout=5.0) as client:
+            for _ in range(3):
+                assert (await client.get("http://h/")).content == b"ok"
+            assert client.connections_opened == 3
+        await listener.aclose()

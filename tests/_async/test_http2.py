@@ -561,6 +561,45 @@ async def test_goaway_error_then_close_fails_processed_stream_fast() -> None:
     assert [r.path for r in peer.connections[1].requests.values()] == [refused]
 
 
+async def test_goaway_error_without_close_ends_streams_in_flight_at_once() -> None:
+    # The peer says GOAWAY(INTERNAL_ERROR, last=3) and then holds the connection open:
+    # streams 1 and 3 (at or below last) fail at once with ConnectionTerminated, not
+    # after the 5 s read timeout; stream 5 (above it) is retried elsewhere.
+    async def script(conn: PeerConnection) -> None:
+        if conn.index == 0:
+            await conn.wait_requests(3)
+            await conn.goaway(3, INTERNAL_ERROR)
+            await conn.wait_eof()
+        else:
+            for sid in await conn.wait_requests(1):
+                await conn.respond(sid, conn.requests[sid].path.encode())
+            await conn.wait_eof()
+
+    results: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    async with h2_peer(script) as peer:
+        async with h2c_client(network=peer.network) as client:
+
+            async def fetch(path: str) -> None:
+                start = AsyncClock.now()
+                try:
+                    results[path] = await client.get(peer.url + path)
+                except Exception as exc:
+                    results[path] = exc
+                durations[path] = AsyncClock.now() - start
+
+            async with AsyncTaskGroup() as tasks:
+                for path in ("/a", "/b", "/c"):
+                    tasks.start_soon(fetch, path)
+                    await AsyncClock.sleep(0.01)  # streams 1, 3, 5 in this order
+    assert isinstance(results["/a"], hyperpy.ConnectionTerminated), results
+    assert isinstance(results["/b"], hyperpy.ConnectionTerminated), results
+    assert results["/a"].error_code == INTERNAL_ERROR
+    assert results["/c"].content == b"/c"
+    assert max(durations.values()) < 2.0, durations
+    assert client.connections_opened == 2
+
+
 @pytest.mark.parametrize("body", ["bytes", "stream"])
 async def test_goaway_refusing_an_upload_in_progress(body: str) -> None:
     """GOAWAY(last_stream_id=0) while the request body is still going up: the upload

@@ -330,3 +330,40 @@ def test_idle_connections_are_shed_at_the_limit(net: MemoryNetwork, kind: str) -
         finally:
             for stream in idle:
                 stream.close()
+
+
+def test_bytes_after_a_response_never_answer_the_next_request(
+    net: MemoryNetwork,
+) -> None:
+    # The server writes a second, unsolicited response right behind the first, in the
+    # same write: the client must not keep that connection and read the extra
+    # response as the answer to its next request.
+    listener = net.listen_tcp("127.0.0.1", 80)
+    smuggled = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nEVIL!"
+
+    def connection(stream: SyncStream) -> None:
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            data = stream.receive(65536, 5.0)
+            if not data:
+                return
+            buffer += data
+        stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok" + smuggled, 5.0)
+        while stream.receive(65536, 5.0):
+            pass  # a second request here would be answered by the smuggled bytes
+        stream.close()
+
+    def serve(task_group: SyncTaskGroup) -> None:
+        while True:
+            stream = listener.accept()
+            if stream is None:
+                return
+            task_group.start_soon(connection, stream)
+
+    with SyncTaskGroup() as tasks:
+        tasks.start_soon(serve, tasks)
+        with Client(network=net, timeout=5.0) as client:
+            for _ in range(3):
+                assert (client.get("http://h/")).content == b"ok"
+            assert client.connections_opened == 3
+        listener.close()

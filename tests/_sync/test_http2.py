@@ -556,6 +556,45 @@ def test_goaway_error_then_close_fails_processed_stream_fast() -> None:
     assert [r.path for r in peer.connections[1].requests.values()] == [refused]
 
 
+def test_goaway_error_without_close_ends_streams_in_flight_at_once() -> None:
+    # The peer says GOAWAY(INTERNAL_ERROR, last=3) and then holds the connection open:
+    # streams 1 and 3 (at or below last) fail at once with ConnectionTerminated, not
+    # after the 5 s read timeout; stream 5 (above it) is retried elsewhere.
+    def script(conn: PeerConnection) -> None:
+        if conn.index == 0:
+            conn.wait_requests(3)
+            conn.goaway(3, INTERNAL_ERROR)
+            conn.wait_eof()
+        else:
+            for sid in conn.wait_requests(1):
+                conn.respond(sid, conn.requests[sid].path.encode())
+            conn.wait_eof()
+
+    results: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    with h2_peer(script) as peer:
+        with h2c_client(network=peer.network) as client:
+
+            def fetch(path: str) -> None:
+                start = SyncClock.now()
+                try:
+                    results[path] = client.get(peer.url + path)
+                except Exception as exc:
+                    results[path] = exc
+                durations[path] = SyncClock.now() - start
+
+            with SyncTaskGroup() as tasks:
+                for path in ("/a", "/b", "/c"):
+                    tasks.start_soon(fetch, path)
+                    SyncClock.sleep(0.01)  # streams 1, 3, 5 in this order
+    assert isinstance(results["/a"], hyperpy.ConnectionTerminated), results
+    assert isinstance(results["/b"], hyperpy.ConnectionTerminated), results
+    assert results["/a"].error_code == INTERNAL_ERROR
+    assert results["/c"].content == b"/c"
+    assert max(durations.values()) < 2.0, durations
+    assert client.connections_opened == 2
+
+
 @pytest.mark.parametrize("body", ["bytes", "stream"])
 def test_goaway_refusing_an_upload_in_progress(body: str) -> None:
     """GOAWAY(last_stream_id=0) while the request body is still going up: the upload

@@ -42,6 +42,9 @@ from .waitlist import AsyncWaitList
 
 logger = logging.getLogger("hyperpy.http2")
 
+# How long a shielded frame write may take when no write timeout bounds it.
+_SHIELD_BACKSTOP = 60.0
+
 
 class StopSending(Exception):
     """The peer answered completely and asked us to stop sending (RST_STREAM NO_ERROR)."""
@@ -106,7 +109,7 @@ class AsyncHTTP2Base:
                         self._outbox.clear()
                         self._outbox_bytes = 0
                         self._conn_waiters.wake_all()
-                    await self._stream.send_all(data, self._write_timeout)
+                    await self._send_shielded(data)
                     if reader and self._outbox and self._stream.is_readable():
                         yielded = True
                         break
@@ -122,9 +125,13 @@ class AsyncHTTP2Base:
                     self._stream.send_eof()
             except TransportError as exc:
                 self._fail(exc)
+                if isinstance(exc, WriteTimeout):
+                    # Part of a frame may be on the wire: nothing may follow it.
+                    with AsyncShield(1.0):
+                        await self._stream.aclose()
                 raise
             except BaseException:
-                # Cancelled mid-write: part of ``data`` may be on the wire, so the next
+                # Interrupted mid-write: part of ``data`` may be on the wire, so the next
                 # frame would land inside a half-sent one (a DATA frame's payload, say)
                 # and corrupt what the peer reads. The connection cannot go on: fail
                 # every stream with a typed error and close it, which ends the reader.
@@ -134,6 +141,24 @@ class AsyncHTTP2Base:
                 raise
             finally:
                 self._write_lock.release()
+
+    async def _send_shielded(self, data: bytes) -> None:
+        """Send ``data`` whole, or fail the connection.
+
+        The task that holds the write lock sends other streams' frames too, so its
+        caller's cancellation must not cut a write short: that would leave a half
+        frame on the wire and kill every stream on the connection. The write is
+        shielded, bounded by the write timeout; a caller cancelled meanwhile sees
+        its cancellation at its next wait, with the connection intact.
+        """
+        timeout = self._write_timeout
+        shield = AsyncShield(_SHIELD_BACKSTOP if timeout is None else timeout + 1.0)
+        done = False
+        with shield:
+            await self._stream.send_all(data, timeout)
+            done = True
+        if not done:
+            raise WriteTimeout("a write on the connection made no progress in time")
 
     async def _flush_quietly(self) -> None:
         """Flush for the connection's sake (credit, or frames other tasks queued).

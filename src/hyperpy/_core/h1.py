@@ -268,9 +268,17 @@ class H1Client:
         return self._conn.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
 
     def try_reuse(self) -> bool:
-        """After a complete exchange: reset for the next request, if keep-alive allows."""
-        if self._conn.our_state is h11.DONE and self._conn.their_state is h11.DONE:
-            self._conn.start_next_cycle()
+        """After a complete exchange: reset for the next request, if keep-alive allows.
+
+        Bytes that came after the response (an unsolicited second response, or
+        garbage) make the connection unusable: they must never be read as the
+        answer to the next request.
+        """
+        conn = self._conn
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            if conn.trailing_data[0]:
+                return False
+            conn.start_next_cycle()
             return True
         return False
 

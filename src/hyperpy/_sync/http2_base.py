@@ -43,6 +43,9 @@ from .waitlist import SyncWaitList
 
 logger = logging.getLogger("hyperpy.http2")
 
+# How long a shielded frame write may take when no write timeout bounds it.
+_SHIELD_BACKSTOP = 60.0
+
 
 class StopSending(Exception):
     """The peer answered completely and asked us to stop sending (RST_STREAM NO_ERROR)."""
@@ -107,7 +110,7 @@ class SyncHTTP2Base:
                         self._outbox.clear()
                         self._outbox_bytes = 0
                         self._conn_waiters.wake_all()
-                    self._stream.send_all(data, self._write_timeout)
+                    self._send_shielded(data)
                     if reader and self._outbox and self._stream.is_readable():
                         yielded = True
                         break
@@ -123,9 +126,13 @@ class SyncHTTP2Base:
                     self._stream.send_eof()
             except TransportError as exc:
                 self._fail(exc)
+                if isinstance(exc, WriteTimeout):
+                    # Part of a frame may be on the wire: nothing may follow it.
+                    with SyncShield(1.0):
+                        self._stream.close()
                 raise
             except BaseException:
-                # Cancelled mid-write: part of ``data`` may be on the wire, so the next
+                # Interrupted mid-write: part of ``data`` may be on the wire, so the next
                 # frame would land inside a half-sent one (a DATA frame's payload, say)
                 # and corrupt what the peer reads. The connection cannot go on: fail
                 # every stream with a typed error and close it, which ends the reader.
@@ -135,6 +142,24 @@ class SyncHTTP2Base:
                 raise
             finally:
                 self._write_lock.release()
+
+    def _send_shielded(self, data: bytes) -> None:
+        """Send ``data`` whole, or fail the connection.
+
+        The task that holds the write lock sends other streams' frames too, so its
+        caller's cancellation must not cut a write short: that would leave a half
+        frame on the wire and kill every stream on the connection. The write is
+        shielded, bounded by the write timeout; a caller cancelled meanwhile sees
+        its cancellation at its next wait, with the connection intact.
+        """
+        timeout = self._write_timeout
+        shield = SyncShield(_SHIELD_BACKSTOP if timeout is None else timeout + 1.0)
+        done = False
+        with shield:
+            self._stream.send_all(data, timeout)
+            done = True
+        if not done:
+            raise WriteTimeout("a write on the connection made no progress in time")
 
     def _flush_quietly(self) -> None:
         """Flush for the connection's sake (credit, or frames other threads queued).

@@ -6,9 +6,15 @@ from collections.abc import Callable
 
 from ..._backends import AsyncClock, AsyncEvent, AsyncStream, AsyncTaskGroup
 from ..._config import H2Settings, Timeout
-from ..._core.h2 import ErrorCodes, Fields, H2Protocol
+from ..._core.h2 import Changes, ErrorCodes, Fields, H2Protocol
 from ..._core.h2_heads import request_headers, response_status
-from ..._exceptions import PoolTimeout, RemoteProtocolError, RequestNotProcessed, TransportError
+from ..._exceptions import (
+    ConnectionTerminated,
+    PoolTimeout,
+    RemoteProtocolError,
+    RequestNotProcessed,
+    TransportError,
+)
 from ..._models import Headers, Request, Response
 from ..http2_base import AsyncHTTP2Base, StopSending
 from .body import AsyncResponseBody, Release
@@ -179,9 +185,23 @@ class AsyncHTTP2Connection(AsyncHTTP2Base):
     def _on_failed(self) -> None:
         self._notify_pool()
 
-    def _on_changes(self, changes: object) -> None:
+    def _on_changes(self, changes: Changes) -> None:
         if not self._core.accepting_streams:
             self._notify_pool()  # GOAWAY: no new streams here
+        goaway = changes.goaway
+        if goaway is not None and goaway.error_code != ErrorCodes.NO_ERROR:
+            # A GOAWAY with an error code ends the connection (RFC 9113 §5.4.1): the
+            # peer will not finish even the streams at or below its last-stream-id, so
+            # they end now (ConnectionTerminated; those above it are retried) rather
+            # than waiting out their read timeout.
+            self._fail(
+                ConnectionTerminated(
+                    f"the server ended the connection (GOAWAY"
+                    f" {self._core.error_name(goaway.error_code)})",
+                    error_code=goaway.error_code,
+                    last_stream_id=goaway.last_stream_id,
+                )
+            )
 
     def _notify_pool(self) -> None:
         on_close, self._on_close = self._on_close, None

@@ -7,9 +7,15 @@ from collections.abc import Callable
 
 from ..._backends import SyncClock, SyncEvent, SyncStream, SyncTaskGroup
 from ..._config import H2Settings, Timeout
-from ..._core.h2 import ErrorCodes, Fields, H2Protocol
+from ..._core.h2 import Changes, ErrorCodes, Fields, H2Protocol
 from ..._core.h2_heads import request_headers, response_status
-from ..._exceptions import PoolTimeout, RemoteProtocolError, RequestNotProcessed, TransportError
+from ..._exceptions import (
+    ConnectionTerminated,
+    PoolTimeout,
+    RemoteProtocolError,
+    RequestNotProcessed,
+    TransportError,
+)
 from ..._models import Headers, Request, Response
 from ..http2_base import StopSending, SyncHTTP2Base
 from .body import Release, SyncResponseBody
@@ -180,9 +186,23 @@ class SyncHTTP2Connection(SyncHTTP2Base):
     def _on_failed(self) -> None:
         self._notify_pool()
 
-    def _on_changes(self, changes: object) -> None:
+    def _on_changes(self, changes: Changes) -> None:
         if not self._core.accepting_streams:
             self._notify_pool()  # GOAWAY: no new streams here
+        goaway = changes.goaway
+        if goaway is not None and goaway.error_code != ErrorCodes.NO_ERROR:
+            # A GOAWAY with an error code ends the connection (RFC 9113 §5.4.1): the
+            # peer will not finish even the streams at or below its last-stream-id, so
+            # they end now (ConnectionTerminated; those above it are retried) rather
+            # than waiting out their read timeout.
+            self._fail(
+                ConnectionTerminated(
+                    f"the server ended the connection (GOAWAY"
+                    f" {self._core.error_name(goaway.error_code)})",
+                    error_code=goaway.error_code,
+                    last_stream_id=goaway.last_stream_id,
+                )
+            )
 
     def _notify_pool(self) -> None:
         on_close, self._on_close = self._on_close, None
