@@ -95,6 +95,8 @@ REPLACEMENTS: dict[str, str] = {
     "aclose": "close",
     # Body streaming iterators: `async for chunk in r.aiter_bytes()` -> `r.iter_bytes()`.
     "aiter_bytes": "iter_bytes",
+    "aiter_text": "iter_text",
+    "aiter_lines": "iter_lines",
     # Tests name the world's package: `from hyperpy._async import demo` -> `hyperpy._sync`.
     "_async": "_sync",
     # hyperpy.testing's blocking network is the unprefixed public name, as Client is.

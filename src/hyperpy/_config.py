@@ -38,6 +38,13 @@ class Timeout:
     ``connect`` bounds TCP+TLS set-up, ``read`` each wait for peer bytes, ``write``
     each wait for the peer to accept ours, ``pool`` the wait for a free connection.
     ``Timeout(5)`` sets all four; ``Timeout(5, read=30)`` all but ``read``.
+
+    ``total`` (None unless given) is a deadline over the whole request: the pool
+    wait, connecting, sending, every read of the response body, and every
+    redirect and retry. Each step then waits at most what is left of it, so a
+    server that drips a byte at a time cannot outlive it; the step that runs out
+    raises its typed timeout (``ReadTimeout``, ``WriteTimeout``, ...).
+
     Every value is a finite number of seconds, 0 or more (0: only what is ready at
     once), or None.
     """
@@ -46,6 +53,7 @@ class Timeout:
     read: float | None = 5.0
     write: float | None = 5.0
     pool: float | None = 5.0
+    total: float | None = None
 
     def __init__(
         self,
@@ -55,14 +63,17 @@ class Timeout:
         read: float | _Unset | None = UNSET,
         write: float | _Unset | None = UNSET,
         pool: float | _Unset | None = UNSET,
+        total: float | None = None,
     ) -> None:
         default = 5.0 if timeout is UNSET else _seconds("timeout", timeout)
         for name, value in (("connect", connect), ("read", read), ("write", write), ("pool", pool)):
             object.__setattr__(self, name, default if value is UNSET else _seconds(name, value))
+        object.__setattr__(self, "total", _seconds("total", total))
 
     def with_(self, **changes: float | None) -> Timeout:
         """Return a copy with some limits changed."""
-        values = {name: getattr(self, name) for name in ("connect", "read", "write", "pool")}
+        names = ("connect", "read", "write", "pool", "total")
+        values = {name: getattr(self, name) for name in names}
         values.update(changes)
         return Timeout(**values)
 

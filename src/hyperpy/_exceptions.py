@@ -133,3 +133,34 @@ class InvalidURL(HTTPError):
 
 class ClientClosed(HTTPError):
     """The client was used after ``close()``."""
+
+
+class TooManyRedirects(HTTPError):
+    """A request was redirected more than ``max_redirects`` times.
+
+    ``history`` holds the responses that redirected it, in order.
+    """
+
+    def __init__(self, message: str, *, history: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.history = history or []
+
+
+class DecodingError(RemoteProtocolError):
+    """A response body could not be decoded as its Content-Encoding says."""
+
+
+class DecompressionBombError(DecodingError):
+    """A compressed body expanded beyond the allowed ratio (a zip bomb)."""
+
+
+class ProxyError(TransportError):
+    """The proxy refused or failed the connection (CONNECT not 2xx, SOCKS refusal)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class MissingExtra(ImportError):
+    """An optional feature was used without its extra installed; the message names it."""

@@ -8,7 +8,9 @@ work on the first, the ``a``-prefixed ones (``aread``, ``aiter_bytes``,
 
 from __future__ import annotations
 
+import codecs
 import json as jsonlib
+import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -18,11 +20,12 @@ from collections.abc import (
     MutableMapping,
     Sequence,
 )
+from datetime import timedelta
 from http import HTTPStatus
 from typing import Any, Union
-from urllib.parse import urlsplit
 
 from ._exceptions import HTTPStatusError, InvalidURL, ResponseNotRead, StreamConsumed
+from ._urlparse import build_url, parse_url, resolve_reference
 
 __all__ = ["URL", "Headers", "Request", "Response"]
 
@@ -133,39 +136,52 @@ class Headers(MutableMapping[str, str]):
 
 
 class URL:
-    """An absolute http(s) URL, split once into the parts a request needs."""
+    """An absolute http(s) URL, parsed and normalised once into the parts a request needs.
 
-    __slots__ = ("_raw", "host", "port", "scheme", "target")
-    _raw: str
+    ``port`` is always set (80 or 443 when the URL has none). ``username`` and
+    ``password`` are percent-decoded and "" when absent; ``query`` and
+    ``fragment`` are "" when absent. ``str()`` gives what may be sent or
+    logged: no credentials, no fragment. Equality and hashing compare every
+    part, credentials and fragment included; a str compares as the URL it parses to.
+    """
+
+    __slots__ = (
+        "fragment",
+        "host",
+        "password",
+        "path",
+        "port",
+        "query",
+        "scheme",
+        "target",
+        "username",
+    )
     scheme: str
+    username: str
+    password: str
     host: str
     port: int
+    path: str
+    query: str
+    fragment: str
     target: str
 
     def __init__(self, url: str | URL) -> None:
         if isinstance(url, URL):
-            self._raw, self.scheme, self.host = url._raw, url.scheme, url.host
-            self.port, self.target = url.port, url.target
+            self.scheme, self.username, self.password = url.scheme, url.username, url.password
+            self.host, self.port, self.path = url.host, url.port, url.path
+            self.query, self.fragment, self.target = url.query, url.fragment, url.target
             return
-        try:
-            parts = urlsplit(url)
-        except ValueError as exc:  # e.g. an unclosed "[" of an IPv6 address
-            raise InvalidURL(f"invalid URL {url!r}: {exc}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS:
-            raise InvalidURL(f"unsupported URL scheme {parts.scheme!r} in {url!r}")
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise InvalidURL(f"invalid port in {url!r}") from exc
-        if not parts.hostname:
-            raise InvalidURL(f"no host in {url!r}")
-        self._raw = url
-        self.scheme = scheme
-        self.host = parts.hostname
-        self.port = port if port is not None else _DEFAULT_PORTS[scheme]
-        path = parts.path or "/"
-        self.target = f"{path}?{parts.query}" if parts.query else path
+        parts = parse_url(url)
+        self.scheme = parts.scheme
+        self.username = parts.username or ""
+        self.password = parts.password or ""
+        self.host = parts.host
+        self.port = parts.port if parts.port is not None else _DEFAULT_PORTS[parts.scheme]
+        self.path = parts.path
+        self.query = parts.query
+        self.fragment = parts.fragment
+        self.target = f"{parts.path}?{parts.query}" if parts.query else parts.path
 
     @property
     def origin(self) -> tuple[str, str, int]:
@@ -173,22 +189,72 @@ class URL:
         return (self.scheme, self.host, self.port)
 
     @property
+    def is_default_port(self) -> bool:
+        """Whether the port is the scheme's default (80 for http, 443 for https)."""
+        return self.port == _DEFAULT_PORTS[self.scheme]
+
+    @property
     def authority(self) -> str:
-        """Host and, when not the default, port, as for ``Host`` or ``:authority``."""
+        """ASCII host and, when not the default, port, as for ``Host`` or ``:authority``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port == _DEFAULT_PORTS[self.scheme]:
             return host
         return f"{host}:{self.port}"
 
-    @property
-    def path(self) -> str:
-        """The path, without the query."""
-        return self.target.partition("?")[0]
+    def copy_with(
+        self,
+        *,
+        scheme: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        path: str | None = None,
+        query: str | None = None,
+        fragment: str | None = None,
+    ) -> URL:
+        """A new URL with the given parts replaced (None keeps a part; "" clears a str one).
 
-    @property
-    def query(self) -> str:
-        """The query string, without the ``?``."""
-        return self.target.partition("?")[2]
+        Parts are given decoded (credentials) or as text to encode where required
+        (path, query, fragment); the result is parsed and checked like any URL.
+        """
+        return URL(
+            build_url(
+                self.scheme if scheme is None else scheme,
+                self.host if host is None else host,
+                self._explicit_port() if port is None else port,
+                self.path if path is None else path,
+                self.query if query is None else query,
+                self.fragment if fragment is None else fragment,
+                username=self.username if username is None else username,
+                password=self.password if password is None else password,
+            )
+        )
+
+    def join(self, relative: str) -> URL:
+        """Resolve ``relative`` (e.g. a redirect's Location) against this URL (RFC 3986 §5.2).
+
+        ``relative`` may be a path, ``?query``, ``#fragment``, scheme-relative
+        (``//host/x``) or absolute. Credentials carry over only while the
+        authority does. Without a fragment of its own the result keeps this
+        URL's fragment (RFC 7231 §7.1.2).
+        """
+        base = build_url(
+            self.scheme,
+            self.host,
+            self._explicit_port(),
+            self.path,
+            self.query,
+            username=self.username,
+            password=self.password,
+        )
+        resolved = resolve_reference(base, relative)
+        if self.fragment and "#" not in relative:
+            resolved = f"{resolved}#{self.fragment}"
+        return URL(resolved)
+
+    def _explicit_port(self) -> int | None:
+        return None if self.port == _DEFAULT_PORTS[self.scheme] else self.port
 
     def __str__(self) -> str:
         return f"{self.scheme}://{self.authority}{self.target}"
@@ -197,10 +263,28 @@ class URL:
         return f"URL({str(self)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return str(self) == str(other if isinstance(other, URL) else URL(str(other)))
+        if isinstance(other, str):
+            try:
+                other = URL(other)
+            except InvalidURL:
+                return False
+        if not isinstance(other, URL):
+            return NotImplemented
+        return self._key() == other._key()
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash(self._key())
+
+    def _key(self) -> tuple[str, str, str, str, int, str, str]:
+        return (
+            self.scheme,
+            self.username,
+            self.password,
+            self.host,
+            self.port,
+            self.target,
+            self.fragment,
+        )
 
 
 class _Body:
@@ -395,6 +479,12 @@ class Response(_Body):
         self.http_version = http_version
         self.trailers = Headers(trailers)
         self.request = request
+        # Set by the client: the redirects that led here, the time to the head, and
+        # the cookies this response set (a ``hyperpy.Cookies``).
+        self.history: list[Response] = []
+        self.elapsed = timedelta(0)
+        self.cookies: MutableMapping[str, str] = {}
+        self._encoding: str | None = None
         self._init_body(content, text, json, stream)
 
     @property
@@ -403,14 +493,85 @@ class Response(_Body):
         return self.status
 
     @property
+    def url(self) -> URL | None:
+        """The URL this response answered (after redirects: the last one)."""
+        return None if self.request is None else self.request.url
+
+    @property
+    def is_redirect(self) -> bool:
+        """A redirect status (301, 302, 303, 307, 308) with a Location to follow."""
+        return self.status in _REDIRECTS and "location" in self.headers
+
+    @property
     def encoding(self) -> str:
-        """The charset named by Content-Type, else utf-8."""
+        """How ``text`` decodes the body: set explicitly, else the charset named by
+        Content-Type, else utf-8 (what JSON and most of the web use)."""
+        if self._encoding is not None:
+            return self._encoding
         ctype = self.headers.get("content-type", "")
         for param in ctype.split(";")[1:]:
             key, _, value = param.strip().partition("=")
             if key.lower() == "charset" and value:
-                return value.strip('"')
+                charset = value.strip().strip('"')
+                try:
+                    codecs.lookup(charset)
+                except LookupError:
+                    break  # an unknown charset: decode as utf-8, replacing errors
+                return charset
         return "utf-8"
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        codecs.lookup(value)  # LookupError now, not at the first read
+        self._encoding = value
+
+    @property
+    def links(self) -> dict[str, dict[str, str]]:
+        """The Link header (RFC 8288) by relation type (or URL when it has no rel)."""
+        links: dict[str, dict[str, str]] = {}
+        for value in self.headers.get_list("link"):
+            for link in _split_links(value):
+                key = link.get("rel") or link.get("url", "")
+                links[key] = link
+        return links
+
+    def iter_text(self) -> Iterator[str]:
+        """The body as text, decoded incrementally (sync world)."""
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
+        for chunk in self.iter_bytes():
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        text = decoder.decode(b"", final=True)
+        if text:
+            yield text
+
+    async def aiter_text(self) -> AsyncIterator[str]:
+        """The body as text, decoded incrementally (trio world)."""
+        decoder = codecs.getincrementaldecoder(self.encoding)(errors="replace")
+        async for chunk in self.aiter_bytes():
+            text = decoder.decode(chunk)
+            if text:
+                yield text
+        text = decoder.decode(b"", final=True)
+        if text:
+            yield text
+
+    def iter_lines(self) -> Iterator[str]:
+        """The body's lines, without their line ends (sync world)."""
+        lines = _LineSplitter()
+        for text in self.iter_text():
+            yield from lines.feed(text)
+        yield from lines.flush()
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """The body's lines, without their line ends (trio world)."""
+        lines = _LineSplitter()
+        async for text in self.aiter_text():
+            for line in lines.feed(text):
+                yield line
+        for line in lines.flush():
+            yield line
 
     @property
     def text(self) -> str:
@@ -440,6 +601,46 @@ class Response(_Body):
 
 
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class _LineSplitter:
+    """Splits text into lines across chunk boundaries (\n, \r\n or \r)."""
+
+    __slots__ = ("_rest",)
+
+    def __init__(self) -> None:
+        self._rest = ""
+
+    def feed(self, text: str) -> list[str]:
+        text = self._rest + text
+        # A final \r may be the first half of \r\n: keep it for the next chunk.
+        keep_cr = text.endswith("\r")
+        if keep_cr:
+            text = text[:-1]
+        lines = text.splitlines(keepends=True)
+        self._rest = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        if keep_cr:
+            self._rest += "\r"
+        return [line.rstrip("\r\n") for line in lines]
+
+    def flush(self) -> list[str]:
+        rest, self._rest = self._rest, ""
+        return [rest.rstrip("\r\n")] if rest else []
+
+
+def _split_links(value: str) -> list[dict[str, str]]:
+    """``<url>; rel="next"; title=x, <url2>; ...`` as a list of parameter dicts."""
+    links = []
+    for part in re.split(r",\s*(?=<)", value):
+        url, _, params = part.partition(";")
+        link = {"url": url.strip().strip("<> '\"")}
+        for param in params.split(";"):
+            key, sep, val = param.partition("=")
+            if sep:
+                link[key.strip().lower()] = val.strip().strip("'\"")
+        links.append(link)
+    return links
 
 
 def _reason(status: int) -> str:

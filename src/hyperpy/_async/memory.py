@@ -516,6 +516,16 @@ class AsyncMemoryNetwork:
         self._refuse_next = False
         self._opened = 0
 
+    async def listen_unix(self, path: str, backlog: int = 1024) -> AsyncMemoryListener:
+        """The memory network has no Unix domain sockets: always OSError."""
+        await AsyncClock.checkpoint()
+        raise OSError(errno.EAFNOSUPPORT, "the memory network has no Unix sockets")
+
+    async def connect_unix(self, path: str, timeout: float | None) -> AsyncMemoryStream:
+        """The memory network has no Unix domain sockets: always ConnectError."""
+        await AsyncClock.checkpoint()
+        raise ConnectError(f"cannot connect to {path}: the memory network has no Unix sockets")
+
     async def connect_tcp(self, host: str, port: int, timeout: float | None) -> AsyncMemoryStream:
         """Connect to the listener on ``host``:``port``; else the one on ``port``
         whatever its host; else the network's only listener. ConnectError if there

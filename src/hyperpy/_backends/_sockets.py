@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import select
 import socket
+import stat
 from typing import Any
 
 from .base import Address
@@ -25,7 +27,8 @@ def tune_accepted(sock: socket.socket) -> None:
     """Options for a connection a server accepted: no Nagle delay, a bounded send
     buffer (see SERVER_SEND_BUFFER)."""
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SERVER_SEND_BUFFER)
     except OSError:
         pass  # reset before we got to it: the first IO will say so
@@ -44,6 +47,24 @@ def bound_socket(host: str, port: int, backlog: int) -> socket.socket:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bound_unix_socket(path: str, backlog: int) -> socket.socket:
+    """A listening Unix domain socket at ``path``; a stale socket file left there by
+    a server that died is replaced (any other file is an error)."""
+    try:
+        if stat.S_ISSOCK(os.stat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
         sock.listen(backlog)
     except BaseException:
         sock.close()

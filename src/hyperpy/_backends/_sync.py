@@ -27,7 +27,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, poll_readable, to_address, tune_accepted
+from ._sockets import bound_socket, bound_unix_socket, poll_readable, to_address, tune_accepted
 from .base import Address
 
 T = TypeVar("T")
@@ -372,9 +372,27 @@ class SyncSocketNetwork:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return SyncSocketStream(_Socket(sock))
 
+    def connect_unix(self, path: str, timeout: float | None) -> SyncSocketStream:
+        """Open a connection to the Unix domain socket at ``path`` within ``timeout``."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(path)
+        except TimeoutError:
+            sock.close()
+            raise ConnectTimeout(f"connecting to {path} took longer than {timeout} s") from None
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(f"cannot connect to {path}: {exc}") from exc
+        return SyncSocketStream(_Socket(sock))
+
     def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> SyncSocketListener:
         """Listen on ``host``:``port`` (0: any free port)."""
         return SyncSocketListener(bound_socket(host, port, backlog))
+
+    def listen_unix(self, path: str, backlog: int = 1024) -> SyncSocketListener:
+        """Listen on a Unix domain socket at ``path``."""
+        return SyncSocketListener(bound_unix_socket(path, backlog))
 
 
 class SyncSocketListener:

@@ -23,7 +23,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, poll_readable, to_address, tune_accepted
+from ._sockets import bound_socket, bound_unix_socket, poll_readable, to_address, tune_accepted
 from .base import Address
 
 T = TypeVar("T")
@@ -192,9 +192,25 @@ class AsyncSocketNetwork:
         stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return AsyncSocketStream(stream)
 
+    async def connect_unix(self, path: str, timeout: float | None) -> AsyncSocketStream:
+        """Open a connection to the Unix domain socket at ``path`` within ``timeout``."""
+        try:
+            with trio.fail_after(timeout if timeout is not None else float("inf")):
+                stream = await trio.open_unix_socket(path)
+        except trio.TooSlowError:
+            raise ConnectTimeout(f"connecting to {path} took longer than {timeout} s") from None
+        except OSError as exc:
+            raise ConnectError(f"cannot connect to {path}: {exc}") from exc
+        return AsyncSocketStream(stream)
+
     async def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> AsyncSocketListener:
         """Listen on ``host``:``port`` (0: any free port)."""
         sock = await trio.to_thread.run_sync(bound_socket, host, port, backlog)
+        return AsyncSocketListener(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+
+    async def listen_unix(self, path: str, backlog: int = 1024) -> AsyncSocketListener:
+        """Listen on a Unix domain socket at ``path``."""
+        sock = bound_unix_socket(path, backlog)
         return AsyncSocketListener(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
 
 

@@ -517,6 +517,16 @@ class MemoryNetwork:
         self._refuse_next = False
         self._opened = 0
 
+    def listen_unix(self, path: str, backlog: int = 1024) -> MemoryListener:
+        """The memory network has no Unix domain sockets: always OSError."""
+        SyncClock.checkpoint()
+        raise OSError(errno.EAFNOSUPPORT, "the memory network has no Unix sockets")
+
+    def connect_unix(self, path: str, timeout: float | None) -> MemoryStream:
+        """The memory network has no Unix domain sockets: always ConnectError."""
+        SyncClock.checkpoint()
+        raise ConnectError(f"cannot connect to {path}: the memory network has no Unix sockets")
+
     def connect_tcp(self, host: str, port: int, timeout: float | None) -> MemoryStream:
         """Connect to the listener on ``host``:``port``; else the one on ``port``
         whatever its host; else the network's only listener. ConnectError if there

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, cast
 
-from ..._config import Timeout, TimeoutTypes
+from ..._core.proxies import ProxyTypes
 from ..._models import URL, Response
-from ..._tls import VerifyTypes
-from .client import AsyncClient, RequestOptions
+from ..._tls import CertTypes, VerifyTypes
+from .client import AsyncClient, RequestOptions, RetryTypes
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -22,18 +22,22 @@ if TYPE_CHECKING:
 class OneRequestOptions(RequestOptions, total=False):
     """A request's options plus the settings of the client opened for it."""
 
-    timeout: TimeoutTypes
     verify: VerifyTypes
+    cert: CertTypes
     http2: bool
+    proxy: ProxyTypes
+    trust_env: bool
+    uds: str | None
+    retries: RetryTypes
+
+
+_CLIENT_SETTINGS = ("verify", "cert", "http2", "proxy", "trust_env", "uds", "retries")
 
 
 def _client(options: OneRequestOptions) -> tuple[AsyncClient, RequestOptions]:
     """The client for one request, and the request's own options."""
-    client = AsyncClient(
-        timeout=options.pop("timeout", Timeout()),
-        verify=options.pop("verify", True),
-        http2=options.pop("http2", False),
-    )
+    settings = {name: options.pop(name) for name in _CLIENT_SETTINGS if name in options}  # type: ignore[misc]
+    client = AsyncClient(**settings)
     return client, cast(RequestOptions, options)  # the client's settings are popped
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..._core.deadline import StepLimits
+from ..._core.decoders import Decoder
+from ..._exceptions import DecodingError
 from ..._models import Headers, Response
 
 # Called once per exchange with (connection, reusable): the pool's bookkeeping, which
@@ -15,7 +18,7 @@ Release = Callable[[Any, bool], list[Any]]
 class AsyncBodySource(Protocol):
     """What a connection offers the body of one of its exchanges (``key``: which one)."""
 
-    async def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
+    async def read_body_chunk(self, key: int, timeout: StepLimits) -> bytes | None:
         """The next chunk of the body, or None at its end."""
         ...
 
@@ -38,7 +41,7 @@ class AsyncResponseBody:
         self,
         source: AsyncBodySource,
         key: int,
-        timeout: float | None,
+        timeout: StepLimits,
         release: Release,
         response: Response,
     ) -> None:
@@ -81,3 +84,42 @@ class AsyncResponseBody:
     async def aclose(self) -> None:
         """Release the connection; a body not read to its end is abandoned."""
         await self._end(complete=False)
+
+
+class AsyncDecodedBody:
+    """A response body decoded as its Content-Encoding says, chunk by chunk."""
+
+    __slots__ = ("_decoder", "_done", "_raw")
+
+    def __init__(self, raw: AsyncResponseBody, decoder: Decoder) -> None:
+        self._raw = raw
+        self._decoder = decoder
+        self._done = False
+
+    def __aiter__(self) -> AsyncDecodedBody:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+                tail = self._decode(self._decoder.flush)
+                if tail:
+                    return tail
+                break
+            data = self._decode(self._decoder.decode, chunk)
+            if data:
+                return data
+        raise StopAsyncIteration
+
+    def _decode(self, step: Callable[..., bytes], *args: bytes) -> bytes:
+        try:
+            return step(*args)
+        except DecodingError:
+            self._done = True  # the caller closes the body, which releases the connection
+            raise
+
+    async def aclose(self) -> None:
+        await self._raw.aclose()

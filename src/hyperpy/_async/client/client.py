@@ -1,38 +1,63 @@
-"""The client: builds requests, sends them over pooled connections, returns responses."""
+"""The client: builds requests, follows redirects, authenticates, keeps cookies,
+decodes bodies and retries, over pooled connections (direct, Unix socket or proxy)."""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict
-from urllib.parse import urlencode, urljoin
 
-from ..._backends import AsyncNetwork, AsyncSocketNetwork
+from ..._backends import AsyncClock, AsyncNetwork, AsyncSocketNetwork
 from ..._config import H2Settings, Timeout, TimeoutTypes, to_timeout
+from ..._core.auth import Auth, AuthTypes, auth_from_url, to_auth
+from ..._core.build import QueryTypes, build_request, is_replayable
+from ..._core.cookies import Cookies, CookieTypes
+from ..._core.deadline import Deadline, StepLimits, step_limits
+from ..._core.decoders import accept_encoding, decoder_for
+from ..._core.multipart import RequestData, RequestFiles
+from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to_proxy
+from ..._core.redirects import next_request
+from ..._core.retry import Retry
+from ..._exceptions import ConnectError, ConnectTimeout, StreamConsumed, TooManyRedirects
 from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
-from ..._tls import VerifyTypes, client_ssl_context
+from ..._tls import CertTypes, VerifyTypes, client_ssl_context
+from ..._types import AsyncEventHooks, AsyncRequestHook, AsyncResponseHook
 from ..._version import __version__
 from ..background import AsyncBackgroundTasks
+from .body import AsyncDecodedBody, AsyncResponseBody
+from .connect import Route
 from .pool import AsyncConnectionPool
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 USER_AGENT = f"hyperpy/{__version__}"
-QueryTypes = dict[str, Any] | list[tuple[str, Any]] | str | None
 _DEFAULT: Any = object()
+# A redirect's body is read (to keep its connection) only when it is this small.
+_DRAIN_LIMIT = 64 * 1024
+
+RetryTypes = Retry | int | None
 
 
 class RequestOptions(TypedDict, total=False):
-    """What a request may carry besides its method and URL (see ``build_request``)."""
+    """What a request may carry besides its method and URL (see ``build_request``),
+    and the per-request overrides of the client's settings."""
 
     params: QueryTypes
     headers: HeaderTypes
+    cookies: CookieTypes
     content: ContentTypes
     text: str | None
     json: Any
-    data: dict[str, Any] | None
+    data: RequestData | None
+    files: RequestFiles | None
+    auth: AuthTypes
+    follow_redirects: bool
+    timeout: TimeoutTypes
 
 
 class AsyncClient:
@@ -41,31 +66,63 @@ class AsyncClient:
     Use it as a context manager (required for HTTP/2, whose connections each
     have a reader running in the background)::
 
-        async with hyperpy.AsyncClient(http2=True) as client:
+        async with hyperpy.AsyncClient(http2=True, follow_redirects=True) as client:
             response = await client.get("https://example.org/")
             async with client.stream("GET", "https://example.org/big") as response:
                 async for chunk in response.aiter_bytes():
                     ...
 
-    ``http2=True`` offers h2 by ALPN on https (HTTP/1.1 if the server declines);
-    ``http2_prior_knowledge=True`` speaks h2c on http://. ``timeout`` is a
-    ``Timeout`` or a number of seconds for every step; ``verify`` is True (the
-    system's CAs), False, a CA bundle path or an ``ssl.SSLContext``.
-    ``network`` is where connections go: the OS's sockets by default, or a
-    ``hyperpy.testing`` memory network. One client may be shared by many
-    concurrent tasks.
+    The settings, with the names requests and httpx use (see docs/client.md):
+
+    - ``auth``: ``(user, password)`` for Basic, ``DigestAuth``, an ``Auth`` flow
+      or a callable; credentials in a URL become Basic auth.
+    - ``params``, ``headers``, ``cookies``: defaults for every request;
+      ``cookies`` is also the jar that keeps what servers set.
+    - ``base_url``: relative URLs are appended to its path.
+    - ``follow_redirects`` (False) and ``max_redirects`` (20).
+    - ``timeout``: a ``Timeout`` (with an optional ``total`` deadline) or seconds.
+    - ``retries``: a ``Retry`` policy, or a number of attempts; the default
+      re-sends only what the protocol proves unprocessed.
+    - ``verify``: True (the system's CAs), False, a CA path or an SSLContext;
+      ``cert``: a client certificate.
+    - ``http2`` offers h2 by ALPN on https; ``http2_prior_knowledge`` speaks
+      h2c on http://.
+    - ``proxy``: a URL or ``Proxy`` for every request; with ``trust_env`` (the
+      default) HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY apply otherwise.
+    - ``uds``: send every request over this Unix domain socket.
+    - ``event_hooks``: ``{"request": [...], "response": [...]}``, called with
+      each request sent and each response received (each one awaited).
+    - ``decompress`` (True): decode gzip, deflate, br and zstd bodies, stopping
+      at ``max_decompression_ratio``.
+    - ``network``: the OS's sockets by default, or a ``hyperpy.testing``
+      memory network.
+
+    One client may be shared by many concurrent tasks.
     """
 
     def __init__(
         self,
         *,
+        auth: AuthTypes = None,
+        params: QueryTypes = None,
+        headers: HeaderTypes = None,
+        cookies: CookieTypes = None,
         timeout: TimeoutTypes = Timeout(),
+        follow_redirects: bool = False,
+        max_redirects: int = 20,
+        retries: RetryTypes = None,
         verify: VerifyTypes = True,
+        cert: CertTypes = None,
         http1: bool = True,
         http2: bool = False,
         http2_prior_knowledge: bool = False,
-        headers: HeaderTypes = None,
+        proxy: ProxyTypes = None,
+        trust_env: bool = True,
+        uds: str | None = None,
         base_url: str | None = None,
+        event_hooks: AsyncEventHooks | None = None,
+        decompress: bool = True,
+        max_decompression_ratio: float | None = 100.0,
         max_connections: int | None = 100,
         max_keepalive_connections: int | None = 20,
         keepalive_expiry: float | None = 90.0,
@@ -73,34 +130,69 @@ class AsyncClient:
         network: AsyncNetwork | None = None,
     ) -> None:
         self.timeout = to_timeout(timeout)
-        self.headers = Headers([(b"user-agent", USER_AGENT.encode()), (b"accept", b"*/*")])
+        self.auth = to_auth(auth)
+        self.params = params
+        self.headers = Headers(
+            [
+                (b"user-agent", USER_AGENT.encode()),
+                (b"accept", b"*/*"),
+                (b"accept-encoding", (accept_encoding() if decompress else "identity").encode()),
+            ]
+        )
         for name, value in Headers(headers).raw:
             self.headers[name.decode("latin-1")] = value.decode("latin-1")
+        self.cookies = Cookies(cookies)
         self.base_url = base_url
-        alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
-        self._verify = verify
-        self._alpn = alpn
-        self._background = AsyncBackgroundTasks()
-        self._pool = AsyncConnectionPool(
-            network=network if network is not None else AsyncSocketNetwork(),
-            ssl_context=None,
-            http1=http1,
-            http2=http2,
-            http2_prior_knowledge=http2_prior_knowledge,
-            h2_settings=h2_settings,
-            max_connections=max_connections,
-            max_keepalive=max_keepalive_connections,
-            keepalive_expiry=keepalive_expiry,
-            task_group=None,
+        self.follow_redirects = follow_redirects
+        if max_redirects < 0:
+            raise ValueError("max_redirects must be 0 or more")
+        self.max_redirects = max_redirects
+        self.retries = _to_retry(retries)
+        hooks = event_hooks or {}
+        unknown = set(hooks) - {"request", "response"}
+        if unknown:
+            raise ValueError(f"unknown event hooks {sorted(unknown)}: use 'request', 'response'")
+        self._request_hooks: list[AsyncRequestHook] = list(hooks.get("request", []))
+        self._response_hooks: list[AsyncResponseHook] = list(hooks.get("response", []))
+        self._decompress = decompress
+        self._max_ratio = max_decompression_ratio
+        self._proxy = to_proxy(proxy)
+        self._env: EnvProxies | None = (
+            proxies_from_env(os.environ) if trust_env and self._proxy is None else None
         )
+        self._uds = uds
+        self._verify = verify
+        self._cert = cert
+        self._alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
+        self._pool_settings: dict[str, Any] = {
+            "http1": http1,
+            "http2": http2,
+            "http2_prior_knowledge": http2_prior_knowledge,
+            "h2_settings": h2_settings,
+            "max_connections": max_connections,
+            "max_keepalive": max_keepalive_connections,
+            "keepalive_expiry": keepalive_expiry,
+            "retry": self.retries,
+        }
+        self._network = network if network is not None else AsyncSocketNetwork()
+        self._background = AsyncBackgroundTasks()
+        self._task_group: Any = None
+        self._closed = False
+        # One pool per route: direct (or the Unix socket), and one per proxy used.
+        self._pools: dict[Proxy | None, AsyncConnectionPool] = {}
+        self._pool = self._pool_for(None)
+
+    # -- lifetime -------------------------------------------------------------
 
     @property
     def connections_opened(self) -> int:
         """How many connections this client has opened so far."""
-        return self._pool.connections_opened
+        return sum(pool.connections_opened for pool in self._pools.values())
 
     async def __aenter__(self) -> AsyncClient:
-        self._pool._task_group = await self._background.open()
+        self._task_group = await self._background.open()
+        for pool in self._pools.values():
+            pool._task_group = self._task_group
         return self
 
     async def __aexit__(
@@ -112,12 +204,47 @@ class AsyncClient:
         try:
             await self.aclose()
         finally:
-            self._pool._task_group = None
+            for pool in self._pools.values():
+                pool._task_group = None
+            self._task_group = None
             await self._background.close(exc_type, exc, tb, cancel=True)
 
     async def aclose(self) -> None:
         """Close every connection. Requests after this raise ``ClientClosed``."""
-        await self._pool.aclose()
+        self._closed = True
+        for pool in list(self._pools.values()):
+            await pool.aclose()
+
+    def _pool_for(self, proxy: Proxy | None) -> AsyncConnectionPool:
+        pool = self._pools.get(proxy)
+        if pool is None:
+            pool = AsyncConnectionPool(
+                network=self._network,
+                ssl_context=None,
+                task_group=self._task_group,
+                route=Route(proxy=proxy, uds=self._uds if proxy is None else None),
+                **self._pool_settings,
+            )
+            if self._closed:
+                pool._closed = True
+            self._pools[proxy] = pool
+        return pool
+
+    def _route(self, url: URL) -> AsyncConnectionPool:
+        if self._uds is not None:
+            proxy = None
+        elif self._proxy is not None:
+            proxy = self._proxy
+        elif self._env is not None:
+            proxy = self._env.select(url.scheme, url.host, url.port)
+        else:
+            proxy = None
+        pool = self._pools.get(proxy) or self._pool_for(proxy)
+        if url.scheme == "https" and pool._ssl_context is None:
+            pool._ssl_context = client_ssl_context(self._verify, self._alpn, self._cert)
+        return pool
+
+    # -- building -------------------------------------------------------------
 
     def build_request(
         self,
@@ -126,43 +253,59 @@ class AsyncClient:
         *,
         params: QueryTypes = None,
         headers: HeaderTypes = None,
+        cookies: CookieTypes = None,
         content: ContentTypes = None,
         text: str | None = None,
         json: Any = None,
-        data: dict[str, Any] | None = None,
+        data: RequestData | None = None,
+        files: RequestFiles | None = None,
     ) -> Request:
-        """A ``Request`` with the client's base URL and default headers applied."""
-        target = str(url)
-        if self.base_url is not None:
-            target = urljoin(self.base_url, target)
-        if params:
-            query = params if isinstance(params, str) else urlencode(params, doseq=True)
-            target = f"{target}{'&' if '?' in target else '?'}{query}"
-        parsed = URL(target)
-        # The request's own fields replace the client's defaults of the same name.
-        raw = self.headers.raw
-        if headers:
-            own = Headers(headers).raw
-            names = {name for name, _ in own}
-            raw = [field for field in raw if field[0] not in names] + own
-        else:
-            names = set()
-        if b"host" not in names:
-            raw = [(b"host", parsed.authority.encode("idna")), *raw]
-        merged = Headers.from_raw(raw)
-        if data is not None and content is None:
-            content = urlencode(data, doseq=True).encode()
-            merged.setdefault("content-type", "application/x-www-form-urlencoded")
-        return Request(method, parsed, headers=merged, content=content, text=text, json=json)
+        """A ``Request`` with the client's base URL, parameters and headers applied.
+
+        ``content`` is bytes, text or an (async) iterable of bytes; ``text`` and
+        ``json`` encode as UTF-8; ``data`` is a form (with ``files``: multipart,
+        each file streamed from its object, never read whole).
+        """
+        return build_request(
+            method,
+            url,
+            base_url=self.base_url,
+            default_headers=self.headers,
+            default_params=self.params,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            jar=self.cookies,
+            content=content,
+            text=text,
+            json=json,
+            data=data,
+            files=files,
+        )
+
+    # -- sending --------------------------------------------------------------
 
     async def send(
-        self, request: Request, *, stream: bool = False, timeout: Any = _DEFAULT
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes = _DEFAULT,
+        follow_redirects: bool = _DEFAULT,
+        timeout: TimeoutTypes = _DEFAULT,
     ) -> Response:
-        """Send a built request. Unless ``stream``, the body is read before returning."""
-        if request.url.scheme == "https" and self._pool._ssl_context is None:
-            self._pool._ssl_context = client_ssl_context(self._verify, self._alpn)
-        limits = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
-        response = await self._pool.handle_request(request, limits)
+        """Send a built request. Unless ``stream``, the body is read before returning.
+
+        ``auth``, ``follow_redirects`` and ``timeout`` override the client's for
+        this request (its redirects and retries included).
+        """
+        steps = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
+        limits = step_limits(steps, AsyncClock.now)
+        follow = self.follow_redirects if follow_redirects is _DEFAULT else follow_redirects
+        flow = self.auth if auth is _DEFAULT else to_auth(auth)
+        if flow is None and request.url.username:
+            flow = auth_from_url(request.url.username, request.url.password)
+        response = await self._send_following(request, flow, follow, limits)
         if not stream:
             try:
                 await response.aread()
@@ -171,75 +314,215 @@ class AsyncClient:
                 raise
         return response
 
+    async def _send_following(
+        self, request: Request, flow: Auth | None, follow: bool, limits: StepLimits
+    ) -> Response:
+        history: list[Response] = []
+        while True:
+            response = await self._send_authenticated(request, flow, limits, history)
+            response.history = list(history)
+            location = response.headers.get("location")
+            if not follow or not response.is_redirect or location is None:
+                return response
+            if len(history) >= self.max_redirects:
+                await response.aclose()
+                raise TooManyRedirects(
+                    f"more than {self.max_redirects} redirects, the last to {location}",
+                    history=[*history, response],
+                )
+            await self._discard(response)
+            history.append(response)
+            follow_up = next_request(request, response.status, location)
+            if follow_up.url.origin != request.url.origin and flow is not None:
+                # Credentials were for the first origin only (userinfo included).
+                flow = None
+            if follow_up.url.username:
+                flow = auth_from_url(follow_up.url.username, follow_up.url.password)
+            if follow_up.is_streaming and not is_replayable(request):
+                raise StreamConsumed(
+                    f"a {response.status} redirect needs the request body again, but it"
+                    " was a one-shot stream: pass bytes to follow this redirect"
+                )
+            request = follow_up
+
+    async def _discard(self, response: Response) -> None:
+        """Finish with a redirect's body: read a small one (its connection stays
+        reusable), abandon a large one."""
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= _DRAIN_LIMIT:
+            try:
+                await response.aread()
+            except Exception:
+                await response.aclose()
+        else:
+            await response.aclose()
+
+    async def _send_authenticated(
+        self, request: Request, flow: Auth | None, limits: StepLimits, history: list[Response]
+    ) -> Response:
+        if flow is None:
+            return await self._send_retrying(request, limits)
+        steps = flow.auth_flow(request)
+        request = next(steps)
+        while True:
+            response = await self._send_retrying(request, limits)
+            try:
+                if flow.requires_response_body:
+                    await response.aread()
+                try:
+                    request = steps.send(response)
+                except StopIteration:
+                    return response
+                await self._discard(response)
+                history.append(response)
+            except BaseException:
+                await response.aclose()
+                steps.close()
+                raise
+
+    async def _send_retrying(self, request: Request, limits: StepLimits) -> Response:
+        """One hop: the request is sent again as the retry policy allows (connection
+        failures, and the statuses it names), sleeping its backoff in between."""
+        retry = self.retries
+        method = request.method
+        while True:
+            try:
+                response = await self._send_once(request, limits)
+            except (ConnectError, ConnectTimeout) as exc:
+                retry = retry.increment_connect(method, exc)
+                if not await self._backoff(retry.sleep_time(None, time.time()), limits):
+                    raise
+                continue
+            has_retry_after = "retry-after" in response.headers
+            if not retry.is_retry_status(method, response.status, has_retry_after):
+                return response
+            if not is_replayable(request):
+                return response
+            try:
+                retry = retry.increment_status(method, response.status)
+            except Exception:
+                return response  # attempts exhausted: the caller sees the last answer
+            wait = retry.sleep_time(response.headers.get("retry-after"), time.time())
+            if isinstance(limits, Deadline) and wait >= limits.left():
+                return response  # no time left to try again
+            await response.aclose()
+            await self._backoff(wait, limits)
+
+    @staticmethod
+    async def _backoff(seconds: float, limits: StepLimits) -> bool:
+        """Sleep before a retry; False if the total deadline leaves no time for it."""
+        if isinstance(limits, Deadline) and seconds >= limits.left():
+            return False
+        if seconds > 0:
+            await AsyncClock.sleep(seconds)
+        return True
+
+    async def _send_once(self, request: Request, limits: StepLimits) -> Response:
+        if b"cookie" not in (name for name, _ in request.headers.raw):
+            self.cookies.set_cookie_header(request)
+        for hook in self._request_hooks:
+            await hook(request)
+        pool = self._route(request.url)
+        start = AsyncClock.now()
+        response = await pool.handle_request(request, limits)
+        response.elapsed = timedelta(seconds=AsyncClock.now() - start)
+        set_here = Cookies()
+        set_here.extract_cookies(response)
+        response.cookies = set_here
+        self.cookies.extract_cookies(response)
+        if self._decompress:
+            self._decode(response)
+        try:
+            for on_response in self._response_hooks:
+                await on_response(response)
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    def _decode(self, response: Response) -> None:
+        coding = response.headers.get("content-encoding")
+        if not coding or not isinstance(response._stream, AsyncResponseBody):
+            return
+        decoder = decoder_for(coding, max_ratio=self._max_ratio)
+        if decoder is not None:
+            response._stream = AsyncDecodedBody(response._stream, decoder)
+
+    # -- the verbs --------------------------------------------------------------
+
     async def request(
-        self,
-        method: str,
-        url: str | URL,
-        *,
-        timeout: Any = _DEFAULT,
-        **options: Unpack[RequestOptions],
+        self, method: str, url: str | URL, **options: Unpack[RequestOptions]
     ) -> Response:
         """Send a request and return the response with its body read.
 
-        ``options`` are those of ``build_request``; ``timeout`` overrides the
-        client's for this request.
+        ``options`` are those of ``build_request`` plus ``auth``,
+        ``follow_redirects`` and ``timeout`` for this request only.
         """
-        request = self.build_request(method, url, **options)
-        return await self.send(request, timeout=timeout)
+        overrides = _overrides(options)
+        request = self.build_request(method, url, **options)  # type: ignore[misc]
+        return await self.send(request, **overrides)
 
     @asynccontextmanager
     async def stream(
-        self,
-        method: str,
-        url: str | URL,
-        *,
-        timeout: Any = _DEFAULT,
-        **options: Unpack[RequestOptions],
+        self, method: str, url: str | URL, **options: Unpack[RequestOptions]
     ) -> AsyncIterator[Response]:
         """Send a request; yield the response before its body is read.
 
-        Iterate the body with ``aiter_bytes()``; leaving the block releases the
-        connection (closing it if the body was not read to the end).
+        Iterate the body with ``aiter_bytes()``, ``aiter_text()`` or
+        ``aiter_lines()``; leaving the block releases the connection (closing it
+        if the body was not read to the end).
         """
-        request = self.build_request(method, url, **options)
-        response = await self.send(request, stream=True, timeout=timeout)
+        overrides = _overrides(options)
+        request = self.build_request(method, url, **options)  # type: ignore[misc]
+        response = await self.send(request, stream=True, **overrides)
         try:
             yield response
         finally:
             await response.aclose()
 
-    async def get(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
+    async def get(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
         """GET ``url``; keyword arguments as for ``request``."""
-        return await self.request("GET", url, timeout=timeout, **options)
+        return await self.request("GET", url, **options)
 
-    async def head(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("HEAD", url, timeout=timeout, **options)
+    async def head(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """HEAD ``url``; keyword arguments as for ``request``."""
+        return await self.request("HEAD", url, **options)
 
-    async def options(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("OPTIONS", url, timeout=timeout, **options)
+    async def options(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """OPTIONS ``url``; keyword arguments as for ``request``."""
+        return await self.request("OPTIONS", url, **options)
 
-    async def delete(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("DELETE", url, timeout=timeout, **options)
+    async def delete(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """DELETE ``url``; keyword arguments as for ``request``."""
+        return await self.request("DELETE", url, **options)
 
-    async def post(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("POST", url, timeout=timeout, **options)
+    async def post(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """POST ``url``; keyword arguments as for ``request``."""
+        return await self.request("POST", url, **options)
 
-    async def put(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("PUT", url, timeout=timeout, **options)
+    async def put(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """PUT ``url``; keyword arguments as for ``request``."""
+        return await self.request("PUT", url, **options)
 
-    async def patch(
-        self, url: str | URL, *, timeout: Any = _DEFAULT, **options: Unpack[RequestOptions]
-    ) -> Response:
-        return await self.request("PATCH", url, timeout=timeout, **options)
+    async def patch(self, url: str | URL, **options: Unpack[RequestOptions]) -> Response:
+        """PATCH ``url``; keyword arguments as for ``request``."""
+        return await self.request("PATCH", url, **options)
+
+
+def _overrides(options: RequestOptions) -> dict[str, Any]:
+    """Pop the per-request overrides of the client's settings out of ``options``."""
+    return {
+        name: options.pop(name)  # type: ignore[misc]
+        for name in ("auth", "follow_redirects", "timeout")
+        if name in options
+    }
+
+
+def _to_retry(value: RetryTypes) -> Retry:
+    if value is None:
+        return Retry()
+    if isinstance(value, Retry):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Retry(total=value)
+    raise TypeError(f"retries must be a Retry, a number of attempts or None, not {value!r}")

@@ -13,12 +13,14 @@ from ..._backends import (
     AsyncStateLock,
     AsyncTaskGroup,
 )
-from ..._config import H2Settings, Timeout
+from ..._config import H2Settings
+from ..._core.deadline import StepLimits
 from ..._core.pool import CONNECT, USE, Origin, PoolCore
 from ..._core.retry import Retry
 from ..._exceptions import ClientClosed, PoolTimeout, RequestNotProcessed
 from ..._models import Request, Response
 from ..waitlist import AsyncWaitList
+from .connect import Route, open_stream
 from .http2 import AsyncHTTP2Connection
 from .http11 import AsyncHTTP11Connection
 
@@ -42,8 +44,10 @@ class AsyncConnectionPool:
         keepalive_expiry: float | None,
         task_group: AsyncTaskGroup | None,
         retry: Retry = Retry(),
+        route: Route = Route(),
     ) -> None:
         self._network = network
+        self._route = route
         self._retry = retry
         self._ssl_context = ssl_context
         self._http1 = http1
@@ -62,11 +66,11 @@ class AsyncConnectionPool:
     def _may_multiplex(self, origin: Origin) -> bool:
         if origin[0] == "https":
             return self._http2
-        return self._prior_knowledge
+        return self._prior_knowledge and not self._route.forwards
 
-    async def handle_request(self, request: Request, timeout: Timeout) -> Response:
+    async def handle_request(self, request: Request, timeout: StepLimits) -> Response:
         """Send ``request`` over a pooled connection; return once the head arrived."""
-        origin = request.url.origin
+        origin = self._route.pool_origin(request.url.origin)
         may_multiplex = self._may_multiplex(origin)
         retry = self._retry
         while True:
@@ -78,7 +82,9 @@ class AsyncConnectionPool:
                 # the policy allows (it raises the caller's error when not).
                 retry = retry.increment(request.method, exc, replayable=not request._consumed)
 
-    async def _acquire(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+    async def _acquire(
+        self, origin: Origin, may_multiplex: bool, timeout: StepLimits
+    ) -> Connection:
         deadline = None if timeout.pool is None else AsyncClock.now() + timeout.pool
         while True:
             if self._closed:
@@ -110,7 +116,9 @@ class AsyncConnectionPool:
                 with self._lock:
                     self._waiters.discard(waiter)
 
-    async def _connect(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+    async def _connect(
+        self, origin: Origin, may_multiplex: bool, timeout: StepLimits
+    ) -> Connection:
         try:
             conn = await self._open(origin, timeout)
         except BaseException:
@@ -124,24 +132,16 @@ class AsyncConnectionPool:
         self._wake()
         return conn
 
-    async def _open(self, origin: Origin, timeout: Timeout) -> Connection:
-        scheme, host, port = origin
-        start = AsyncClock.now()
-        stream = await self._network.connect_tcp(host, port, timeout.connect)
-        if scheme == "https":
-            assert self._ssl_context is not None
-            left = (
-                None
-                if timeout.connect is None
-                else max(0.0, timeout.connect - (AsyncClock.now() - start))
-            )
-            stream = await stream.start_tls(
-                self._ssl_context, server_hostname=host, server_side=False, timeout=left
-            )
+    async def _open(self, origin: Origin, timeout: StepLimits) -> Connection:
+        route = self._route
+        stream = await open_stream(self._network, route, origin, self._ssl_context, timeout.connect)
+        if origin[0] == "https":
             use_h2 = stream.alpn == "h2"
         else:
-            use_h2 = self._prior_knowledge
+            use_h2 = self._prior_knowledge and not route.forwards
         if not use_h2:
+            if route.forwards and origin[0] == "http":
+                return AsyncHTTP11Connection(stream, proxy=route.proxy)
             return AsyncHTTP11Connection(stream)
         if self._task_group is None:
             await stream.aclose()

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, cast
 
-from ..._config import Timeout, TimeoutTypes
+from ..._core.proxies import ProxyTypes
 from ..._models import URL, Response
-from ..._tls import VerifyTypes
-from .client import Client, RequestOptions
+from ..._tls import CertTypes, VerifyTypes
+from .client import Client, RequestOptions, RetryTypes
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -23,18 +23,22 @@ if TYPE_CHECKING:
 class OneRequestOptions(RequestOptions, total=False):
     """A request's options plus the settings of the client opened for it."""
 
-    timeout: TimeoutTypes
     verify: VerifyTypes
+    cert: CertTypes
     http2: bool
+    proxy: ProxyTypes
+    trust_env: bool
+    uds: str | None
+    retries: RetryTypes
+
+
+_CLIENT_SETTINGS = ("verify", "cert", "http2", "proxy", "trust_env", "uds", "retries")
 
 
 def _client(options: OneRequestOptions) -> tuple[Client, RequestOptions]:
     """The client for one request, and the request's own options."""
-    client = Client(
-        timeout=options.pop("timeout", Timeout()),
-        verify=options.pop("verify", True),
-        http2=options.pop("http2", False),
-    )
+    settings = {name: options.pop(name) for name in _CLIENT_SETTINGS if name in options}  # type: ignore[misc]
+    client = Client(**settings)
     return client, cast(RequestOptions, options)  # the client's settings are popped
 
 

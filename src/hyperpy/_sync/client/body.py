@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from ..._core.deadline import StepLimits
+from ..._core.decoders import Decoder
+from ..._exceptions import DecodingError
 from ..._models import Headers, Response
 
 # Called once per exchange with (connection, reusable): the pool's bookkeeping, which
@@ -16,7 +19,7 @@ Release = Callable[[Any, bool], list[Any]]
 class SyncBodySource(Protocol):
     """What a connection offers the body of one of its exchanges (``key``: which one)."""
 
-    def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
+    def read_body_chunk(self, key: int, timeout: StepLimits) -> bytes | None:
         """The next chunk of the body, or None at its end."""
         ...
 
@@ -39,7 +42,7 @@ class SyncResponseBody:
         self,
         source: SyncBodySource,
         key: int,
-        timeout: float | None,
+        timeout: StepLimits,
         release: Release,
         response: Response,
     ) -> None:
@@ -82,3 +85,42 @@ class SyncResponseBody:
     def close(self) -> None:
         """Release the connection; a body not read to its end is abandoned."""
         self._end(complete=False)
+
+
+class SyncDecodedBody:
+    """A response body decoded as its Content-Encoding says, chunk by chunk."""
+
+    __slots__ = ("_decoder", "_done", "_raw")
+
+    def __init__(self, raw: SyncResponseBody, decoder: Decoder) -> None:
+        self._raw = raw
+        self._decoder = decoder
+        self._done = False
+
+    def __iter__(self) -> SyncDecodedBody:
+        return self
+
+    def __next__(self) -> bytes:
+        while not self._done:
+            try:
+                chunk = self._raw.__next__()
+            except StopIteration:
+                self._done = True
+                tail = self._decode(self._decoder.flush)
+                if tail:
+                    return tail
+                break
+            data = self._decode(self._decoder.decode, chunk)
+            if data:
+                return data
+        raise StopIteration
+
+    def _decode(self, step: Callable[..., bytes], *args: bytes) -> bytes:
+        try:
+            return step(*args)
+        except DecodingError:
+            self._done = True  # the caller closes the body, which releases the connection
+            raise
+
+    def close(self) -> None:
+        self._raw.close()

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from ..._backends import SyncShield, SyncStream
-from ..._config import Timeout
+from ..._backends import SyncClock, SyncShield, SyncStream
+from ..._core.deadline import StepLimits
 from ..._core.h1 import (
     CLOSED,
     NEED_DATA,
@@ -15,9 +15,26 @@ from ..._core.h1 import (
     ResponseHead,
     body_framing,
 )
-from ..._exceptions import ReadError, RemoteProtocolError, RequestNotProcessed, WriteError
+from ..._core.proxies import Proxy
+from ..._exceptions import (
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestNotProcessed,
+    WriteError,
+)
 from ..._models import Headers, Request, Response
 from .body import Release, SyncResponseBody
+
+# How long a request with ``Expect: 100-continue`` waits for the 100 before it sends
+# its body anyway (curl waits 1 s too).
+CONTINUE_WAIT = 1.0
+
+
+def _expects_continue(request: Request) -> bool:
+    if request._content is None and request._stream is None:
+        return False
+    return request.headers.get("expect", "").lower() == "100-continue"
 
 
 class SyncHTTP11Connection:
@@ -25,8 +42,17 @@ class SyncHTTP11Connection:
 
     multiplexed = False
 
-    def __init__(self, stream: SyncStream) -> None:
+    def __init__(self, stream: SyncStream, *, proxy: Proxy | None = None) -> None:
         self._stream = stream
+        # Through an HTTP forward proxy: absolute-form targets, and the proxy's headers.
+        self._proxy_headers: list[tuple[bytes, bytes]] | None = None
+        if proxy is not None:
+            extra = proxy.headers or {}
+            fields = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+            authorization = proxy.authorization()
+            if authorization is not None:
+                fields.append((b"proxy-authorization", authorization))
+            self._proxy_headers = fields
         self._h1 = H1Client()
         self._closed = False
         self._trailers: Fields | None = None
@@ -41,7 +67,7 @@ class SyncHTTP11Connection:
         server: bytes on an idle connection are never the answer to the next request."""
         return self._closed or self._stream.is_readable()
 
-    def handle_request(self, request: Request, timeout: Timeout, release: Release) -> Response:
+    def handle_request(self, request: Request, timeout: StepLimits, release: Release) -> Response:
         """Send ``request`` and return the response once its head has arrived.
 
         The body streams from the connection; ``release`` is called exactly once,
@@ -51,13 +77,14 @@ class SyncHTTP11Connection:
         reused = self.requests > 0
         self.requests += 1
         try:
+            early: ResponseHead | None = None
             try:
-                self._send_request(request, timeout)
+                early = self._send_request(request, timeout)
             except WriteError:
                 # The server may have answered early (e.g. 413) and stopped reading:
                 # its response, if any, is what the caller should see.
                 pass
-            head = self._receive_head(timeout, reused=reused)
+            head = early or self._receive_head(timeout, reused=reused)
         except BaseException:
             release(self, False)
             self.close()
@@ -69,33 +96,76 @@ class SyncHTTP11Connection:
             http_version=head.http_version.decode("ascii"),
             request=request,
         )
-        body = SyncResponseBody(self, 0, timeout.read, release, response)
+        body = SyncResponseBody(self, 0, timeout, release, response)
         if request.method == "HEAD" or head.status in (204, 304):
             body.skip()
         else:
             response._stream = body
         return response
 
-    def _send_request(self, request: Request, timeout: Timeout) -> None:
+    def _send_request(self, request: Request, timeout: StepLimits) -> ResponseHead | None:
+        """Send the request; with ``Expect: 100-continue``, the final response if the
+        server gave one instead of the 100 (the body is then not sent)."""
         h1 = self._h1
         method = request.method.encode("ascii")
-        target = request.url.target.encode("ascii")
         headers = request.headers.raw
+        if self._proxy_headers is None:
+            target = request.url.target.encode("ascii")
+        else:
+            target = str(request.url).encode("ascii")
+            headers = headers + self._proxy_headers
         send = self._stream.send_all
+        expects = _expects_continue(request)
         if not request.is_streaming:
             content = request._content or b""
             length = len(content) if (content or request.method not in ("GET", "HEAD")) else None
             framed = body_framing(headers, length, allow_chunked=False)
-            for buffer in h1.whole_request(method, target, framed, content):
-                send(buffer, timeout.write)
-            return
-        send(h1.start_request(method, target, body_framing(headers, None)), timeout.write)
+            if not expects:
+                for buffer in h1.whole_request(method, target, framed, content):
+                    send(buffer, timeout.write)
+                return None
+        else:
+            framed = body_framing(headers, None)
+        send(h1.start_request(method, target, framed), timeout.write)
+        if expects:
+            early = self._await_continue(timeout)
+            if early is not None:
+                return early  # the connection is mid-request now: never reused
         for chunk in request.iter_bytes():
             for piece in h1.body(chunk):
                 send(piece, timeout.write)
         send(h1.end_request(request.trailers.raw or None), timeout.write)
+        return None
 
-    def _receive_head(self, timeout: Timeout, *, reused: bool) -> ResponseHead:
+    def _await_continue(self, timeout: StepLimits) -> ResponseHead | None:
+        """Wait (at most ``CONTINUE_WAIT``) for the server's 100 Continue. Returns a
+        final response that came instead; None to send the body: after the 100, or
+        when the server stays silent (RFC 9110 §10.1.1: then send it anyway)."""
+        h1 = self._h1
+        read = timeout.read
+        end = SyncClock.now() + (CONTINUE_WAIT if read is None else min(CONTINUE_WAIT, read))
+        while True:
+            event = h1.next_event()
+            if event is NEED_DATA:
+                left = end - SyncClock.now()
+                if left <= 0:
+                    return None
+                try:
+                    data = self._stream.receive(65536, left)
+                except (ReadTimeout, ReadError):
+                    return None  # reading the head says what happened
+                if not data:
+                    return None
+                h1.receive(data)
+            elif type(event) is ResponseHead:
+                if event.status == 100:
+                    return None
+                if event.status >= 200:
+                    return event
+            else:
+                return None
+
+    def _receive_head(self, timeout: StepLimits, *, reused: bool) -> ResponseHead:
         h1 = self._h1
         got_bytes = False
         while True:
@@ -141,12 +211,12 @@ class SyncHTTP11Connection:
     # -- the body source (see body.SyncBodySource); one exchange at a time, so the
     # key is unused.
 
-    def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
+    def read_body_chunk(self, key: int, timeout: StepLimits) -> bytes | None:
         h1 = self._h1
         while True:
             event = h1.next_event()
             if event is NEED_DATA:
-                h1.receive(self._receive(timeout))
+                h1.receive(self._receive(timeout.read))
             elif type(event) is Data:
                 return event.data
             elif type(event) is EndOfMessage:

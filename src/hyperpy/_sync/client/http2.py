@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..._backends import SyncClock, SyncEvent, SyncStream, SyncTaskGroup
-from ..._config import H2Settings, Timeout
+from ..._config import H2Settings
+from ..._core.deadline import StepLimits, connection_limits
 from ..._core.h2 import Changes, ErrorCodes, Fields, H2Protocol
 from ..._core.h2_heads import request_headers, response_status
 from ..._exceptions import (
@@ -48,9 +49,9 @@ class SyncHTTP2Connection(SyncHTTP2Base):
     def is_stale(self) -> bool:
         return not self.is_available
 
-    def start(self, task_group: SyncTaskGroup, timeout: Timeout) -> None:
+    def start(self, task_group: SyncTaskGroup, timeout: StepLimits) -> None:
         """Send our preface and settings; start the reader in ``task_group``."""
-        self._write_timeout = timeout.write
+        self._write_timeout = connection_limits(timeout).write
         with self._lock:
             self._core.start()
             self._queue_locked()
@@ -60,7 +61,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
     def handle_request(
         self,
         request: Request,
-        timeout: Timeout,
+        timeout: StepLimits,
         release: Release,
     ) -> Response:
         """Send ``request`` on a new stream; return once the response head arrived."""
@@ -95,10 +96,10 @@ class SyncHTTP2Connection(SyncHTTP2Base):
         response = Response(
             status, headers=Headers.from_raw(fields), http_version="2", request=request
         )
-        response._stream = SyncResponseBody(self, sid, timeout.read, release, response)
+        response._stream = SyncResponseBody(self, sid, timeout, release, response)
         return response
 
-    def _open_stream(self, request: Request, timeout: Timeout) -> int:
+    def _open_stream(self, request: Request, timeout: StepLimits) -> int:
         url = request.url
         headers = request_headers(
             request.method, url.scheme, url.authority, url.target, request.headers.raw
@@ -148,7 +149,7 @@ class SyncHTTP2Connection(SyncHTTP2Base):
             f"{error} ({exc})", error_code=error.error_code, last_stream_id=error.last_stream_id
         )
 
-    def _send_body(self, sid: int, request: Request, timeout: Timeout) -> None:
+    def _send_body(self, sid: int, request: Request, timeout: StepLimits) -> None:
         trailers = request.trailers.raw or None
         try:
             if request._content is not None:
@@ -164,8 +165,8 @@ class SyncHTTP2Connection(SyncHTTP2Base):
 
     # -- the body source (see body.SyncBodySource); the key is the stream id.
 
-    def read_body_chunk(self, key: int, timeout: float | None) -> bytes | None:
-        return self._read_chunk(key, timeout)
+    def read_body_chunk(self, key: int, timeout: StepLimits) -> bytes | None:
+        return self._read_chunk(key, timeout.read)
 
     def body_trailers(self, key: int) -> Fields | None:
         with self._lock:

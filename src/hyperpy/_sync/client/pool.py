@@ -14,12 +14,14 @@ from ..._backends import (
     SyncStateLock,
     SyncTaskGroup,
 )
-from ..._config import H2Settings, Timeout
+from ..._config import H2Settings
+from ..._core.deadline import StepLimits
 from ..._core.pool import CONNECT, USE, Origin, PoolCore
 from ..._core.retry import Retry
 from ..._exceptions import ClientClosed, PoolTimeout, RequestNotProcessed
 from ..._models import Request, Response
 from ..waitlist import SyncWaitList
+from .connect import Route, open_stream
 from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
 
@@ -43,8 +45,10 @@ class SyncConnectionPool:
         keepalive_expiry: float | None,
         task_group: SyncTaskGroup | None,
         retry: Retry = Retry(),
+        route: Route = Route(),
     ) -> None:
         self._network = network
+        self._route = route
         self._retry = retry
         self._ssl_context = ssl_context
         self._http1 = http1
@@ -63,11 +67,11 @@ class SyncConnectionPool:
     def _may_multiplex(self, origin: Origin) -> bool:
         if origin[0] == "https":
             return self._http2
-        return self._prior_knowledge
+        return self._prior_knowledge and not self._route.forwards
 
-    def handle_request(self, request: Request, timeout: Timeout) -> Response:
+    def handle_request(self, request: Request, timeout: StepLimits) -> Response:
         """Send ``request`` over a pooled connection; return once the head arrived."""
-        origin = request.url.origin
+        origin = self._route.pool_origin(request.url.origin)
         may_multiplex = self._may_multiplex(origin)
         retry = self._retry
         while True:
@@ -79,7 +83,7 @@ class SyncConnectionPool:
                 # the policy allows (it raises the caller's error when not).
                 retry = retry.increment(request.method, exc, replayable=not request._consumed)
 
-    def _acquire(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+    def _acquire(self, origin: Origin, may_multiplex: bool, timeout: StepLimits) -> Connection:
         deadline = None if timeout.pool is None else SyncClock.now() + timeout.pool
         while True:
             if self._closed:
@@ -111,7 +115,7 @@ class SyncConnectionPool:
                 with self._lock:
                     self._waiters.discard(waiter)
 
-    def _connect(self, origin: Origin, may_multiplex: bool, timeout: Timeout) -> Connection:
+    def _connect(self, origin: Origin, may_multiplex: bool, timeout: StepLimits) -> Connection:
         try:
             conn = self._open(origin, timeout)
         except BaseException:
@@ -125,24 +129,16 @@ class SyncConnectionPool:
         self._wake()
         return conn
 
-    def _open(self, origin: Origin, timeout: Timeout) -> Connection:
-        scheme, host, port = origin
-        start = SyncClock.now()
-        stream = self._network.connect_tcp(host, port, timeout.connect)
-        if scheme == "https":
-            assert self._ssl_context is not None
-            left = (
-                None
-                if timeout.connect is None
-                else max(0.0, timeout.connect - (SyncClock.now() - start))
-            )
-            stream = stream.start_tls(
-                self._ssl_context, server_hostname=host, server_side=False, timeout=left
-            )
+    def _open(self, origin: Origin, timeout: StepLimits) -> Connection:
+        route = self._route
+        stream = open_stream(self._network, route, origin, self._ssl_context, timeout.connect)
+        if origin[0] == "https":
             use_h2 = stream.alpn == "h2"
         else:
-            use_h2 = self._prior_knowledge
+            use_h2 = self._prior_knowledge and not route.forwards
         if not use_h2:
+            if route.forwards and origin[0] == "http":
+                return SyncHTTP11Connection(stream, proxy=route.proxy)
             return SyncHTTP11Connection(stream)
         if self._task_group is None:
             stream.close()

@@ -54,7 +54,8 @@ class Server:
     an SSLContext (set its ALPN protocols to ["h2", "http/1.1"] for HTTP/2), or
     give ``certfile``/``keyfile`` and one is built. ``network`` is where it
     listens: the OS's sockets by default, or a ``hyperpy.testing`` memory
-    network.
+    network. ``uds`` listens on that Unix domain socket path instead of
+    ``host``/``port``.
     """
 
     def __init__(
@@ -71,8 +72,10 @@ class Server:
         h2_settings: H2Settings = H2Settings(),
         backlog: int = 1024,
         network: SyncNetwork | None = None,
+        uds: str | None = None,
     ) -> None:
         self.app = app
+        self.uds = uds
         self.host = host
         self.port = port
         self.http2 = http2
@@ -104,13 +107,18 @@ class Server:
     def url(self) -> str:
         """Base URL of the bound address (after start)."""
         assert self.address is not None, "the server is not started"
+        if self.uds is not None:
+            return f"{'https' if self.ssl_context else 'http'}://localhost"
         host, port = self.address
         host = f"[{host}]" if ":" in host else host
         return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
 
     def serve(self, *, task_status: Any = SyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        listener = self.network.listen_tcp(self.host, self.port, self.backlog)
+        if self.uds is not None:
+            listener = self.network.listen_unix(self.uds, self.backlog)
+        else:
+            listener = self.network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
         try:
