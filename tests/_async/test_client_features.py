@@ -141,6 +141,14 @@ async def app(request: Request) -> Response:
         return Response(200, json={"tries": tries})
     if path == "/lines":
         return Response(200, content=b"one\r\ntwo\nthr", headers={"content-type": "text/plain"})
+    if path == "/flaky-upload":
+        # 503 for the first upload of a `key`, then the multipart body parsed.
+        body = await request.aread()
+        if COUNTER.hit("/flaky-upload/" + query.get("key", "")) == 1:
+            return Response(503)
+        return Response(200, json=_parse_multipart(request, body))
+    if path == "/too-many-codings":
+        return Response(200, content=b"x", headers={"content-encoding": "gzip, " * 5 + "gzip"})
     if path == "/reject":
         return Response(413, text="too large")  # the body is never read
     if path == "/multipart":
@@ -494,3 +502,33 @@ async def test_module_level_helpers_take_the_same_arguments(server: AsyncServer)
     seen = response.json()
     assert seen["method"] == "POST" and json.loads(seen["body"]) == {"a": 1}
     assert [r.status for r in response.history] == [307]
+
+
+async def test_a_multipart_upload_is_replayed_whole_on_a_status_retry(
+    server: AsyncServer,
+) -> None:
+    data = os.urandom(200_000)
+    retry = Retry(total=2, status_forcelist={503}, allowed_methods=None)
+    async with AsyncClient(retries=retry) as client:
+        response = await client.post(
+            f"{server.url}/flaky-upload?key=m",
+            files={"f": ("f.bin", io.BytesIO(data))},
+        )
+    assert response.status == 200
+    part = response.json()["parts"][0]
+    assert part["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_an_undecodable_body_releases_its_connection(server: AsyncServer) -> None:
+    async with AsyncClient(max_connections=1, timeout=Timeout(5, pool=1)) as client:
+        for _ in range(3):
+            with pytest.raises(hyperpy.DecodingError):
+                await client.get(f"{server.url}/too-many-codings")
+        assert (await client.get(f"{server.url}/echo")).status == 200
+
+
+async def test_a_301_keeps_a_put_and_its_body(server: AsyncServer) -> None:
+    async with AsyncClient(follow_redirects=True) as client:
+        response = await client.put(f"{server.url}/redirect/301", content=b"kept")
+        assert response.json()["method"] == "PUT"
+        assert response.json()["body"] == "kept"

@@ -81,5 +81,16 @@ def _query(default: QueryTypes, own: QueryTypes) -> str:
 
 
 def is_replayable(request: Request) -> bool:
-    """Whether the body can be sent again (bytes, or a multipart body that rewinds)."""
-    return request._stream is None or isinstance(request._stream, MultipartBody)
+    """Whether the body can be sent again: bytes, a stream not yet started, or a
+    multipart body (which rewinds its files)."""
+    return (
+        request._stream is None
+        or not request._consumed
+        or isinstance(request._stream, MultipartBody)
+    )
+
+
+def rewind(request: Request) -> None:
+    """Make a replayable request's body readable again before it is re-sent."""
+    if isinstance(request._stream, MultipartBody):
+        request._consumed = False

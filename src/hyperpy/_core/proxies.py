@@ -31,7 +31,8 @@ class Proxy:
     """A proxy server: its URL, credentials and extra headers for it.
 
     ``url`` is ``http://``, ``https://`` (TLS to the proxy itself), ``socks5://``
-    (names resolved locally) or ``socks5h://`` (names resolved by the proxy).
+    or ``socks5h://`` (both let the proxy resolve host names, so no DNS query
+    for the target leaves this machine).
     Credentials in the URL's userinfo are percent-decoded into ``auth`` (unless
     ``auth`` is given, which wins) and removed from the stored ``url``, so the
     URL can be logged. ``headers`` are sent to an HTTP proxy with each request

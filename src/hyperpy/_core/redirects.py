@@ -52,7 +52,8 @@ def next_request(request: Request, status: int, location: str) -> Request:
     if url.scheme not in ("http", "https"):  # pragma: no cover - URL rejects other schemes
         raise RemoteProtocolError(f"the server redirected to a {url.scheme!r} URL")
     method = redirect_method(request.method, status)
-    keeps_body = method == request.method and status in (307, 308)
+    # Only a rewrite to GET drops the body: a PUT redirected by 301 stays a PUT, with it.
+    keeps_body = method == request.method
     cross_origin = not same_origin(request.url, url)
     fields = []
     for name, value in request.headers.raw:

@@ -25,6 +25,7 @@ class Route:
 
     proxy: Proxy | None = None
     uds: str | None = None
+    proxy_tls: ssl.SSLContext | None = None  # for an https:// proxy (the client's verify)
 
     @property
     def forwards(self) -> bool:
@@ -67,10 +68,15 @@ async def open_stream(
     elif proxy is None:
         stream = await network.connect_tcp(host, port, left.left())
     else:
+        if proxy.scheme == "https" and scheme == "https":
+            raise ProxyError(
+                f"TLS to {host} inside a TLS connection to the proxy is not supported: use"
+                " an http:// proxy URL (the CONNECT tunnel is encrypted end to end anyway)"
+            )
         stream = await network.connect_tcp(proxy.host, proxy.port, left.left())
         try:
             if proxy.scheme == "https":
-                context = client_ssl_context(True, ("http/1.1",))
+                context = route.proxy_tls or client_ssl_context(True, ("http/1.1",))
                 stream = await stream.start_tls(
                     context, server_hostname=proxy.host, server_side=False, timeout=left.left()
                 )

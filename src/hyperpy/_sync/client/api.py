@@ -30,9 +30,23 @@ class OneRequestOptions(RequestOptions, total=False):
     trust_env: bool
     uds: str | None
     retries: RetryTypes
+    max_redirects: int
+    decompress: bool
+    http2_prior_knowledge: bool
 
 
-_CLIENT_SETTINGS = ("verify", "cert", "http2", "proxy", "trust_env", "uds", "retries")
+_CLIENT_SETTINGS = (
+    "verify",
+    "cert",
+    "http2",
+    "http2_prior_knowledge",
+    "proxy",
+    "trust_env",
+    "uds",
+    "retries",
+    "max_redirects",
+    "decompress",
+)
 
 
 def _client(options: OneRequestOptions) -> tuple[Client, RequestOptions]:

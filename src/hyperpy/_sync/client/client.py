@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ..._backends import SyncClock, SyncNetwork, SyncSocketNetwork
 from ..._config import H2Settings, Timeout, TimeoutTypes, to_timeout
 from ..._core.auth import Auth, AuthTypes, auth_from_url, to_auth
-from ..._core.build import QueryTypes, build_request, is_replayable
+from ..._core.build import QueryTypes, build_request, is_replayable, rewind
 from ..._core.cookies import Cookies, CookieTypes
 from ..._core.deadline import Deadline, StepLimits, step_limits
 from ..._core.decoders import accept_encoding, decoder_for
@@ -82,8 +82,10 @@ class Client:
     - ``base_url``: relative URLs are appended to its path.
     - ``follow_redirects`` (False) and ``max_redirects`` (20).
     - ``timeout``: a ``Timeout`` (with an optional ``total`` deadline) or seconds.
-    - ``retries``: a ``Retry`` policy, or a number of attempts; the default
-      re-sends only what the protocol proves unprocessed.
+    - ``retries``: a ``Retry`` policy, or a number of attempts (connection
+      failures included); the default re-sends only what the protocol proves
+      unprocessed, and an idempotent request once when the server closed a
+      kept-alive connection under it.
     - ``verify``: True (the system's CAs), False, a CA path or an SSLContext;
       ``cert``: a client certificate.
     - ``http2`` offers h2 by ALPN on https; ``http2_prior_knowledge`` speaks
@@ -165,6 +167,9 @@ class Client:
         self._verify = verify
         self._cert = cert
         self._alpn = ("h2", "http/1.1") if http2 and http1 else ("h2",) if http2 else ("http/1.1",)
+        # Built now, so that a missing CA file or certificate fails here, not at the
+        # first https request (the default context is shared, so this is cheap).
+        self._ssl_context = client_ssl_context(verify, self._alpn, cert)
         self._pool_settings: dict[str, Any] = {
             "http1": http1,
             "http2": http2,
@@ -219,11 +224,16 @@ class Client:
     def _pool_for(self, proxy: Proxy | None) -> SyncConnectionPool:
         pool = self._pools.get(proxy)
         if pool is None:
+            proxy_tls = None
+            if proxy is not None and proxy.scheme == "https":
+                proxy_tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
             pool = SyncConnectionPool(
                 network=self._network,
-                ssl_context=None,
+                ssl_context=self._ssl_context,
                 task_group=self._task_group,
-                route=Route(proxy=proxy, uds=self._uds if proxy is None else None),
+                route=Route(
+                    proxy=proxy, uds=self._uds if proxy is None else None, proxy_tls=proxy_tls
+                ),
                 **self._pool_settings,
             )
             if self._closed:
@@ -240,10 +250,7 @@ class Client:
             proxy = self._env.select(url.scheme, url.host, url.port)
         else:
             proxy = None
-        pool = self._pools.get(proxy) or self._pool_for(proxy)
-        if url.scheme == "https" and pool._ssl_context is None:
-            pool._ssl_context = client_ssl_context(self._verify, self._alpn, self._cert)
-        return pool
+        return self._pools.get(proxy) or self._pool_for(proxy)
 
     # -- building -------------------------------------------------------------
 
@@ -319,13 +326,14 @@ class Client:
         self, request: Request, flow: Auth | None, follow: bool, limits: StepLimits
     ) -> Response:
         history: list[Response] = []
+        redirects = 0
         while True:
             response = self._send_authenticated(request, flow, limits, history)
             response.history = list(history)
             location = response.headers.get("location")
             if not follow or not response.is_redirect or location is None:
                 return response
-            if len(history) >= self.max_redirects:
+            if redirects >= self.max_redirects:
                 response.close()
                 raise TooManyRedirects(
                     f"more than {self.max_redirects} redirects, the last to {location}",
@@ -333,6 +341,7 @@ class Client:
                 )
             self._discard(response)
             history.append(response)
+            redirects += 1
             follow_up = next_request(request, response.status, location)
             if follow_up.url.origin != request.url.origin and flow is not None:
                 # Credentials were for the first origin only (userinfo included).
@@ -387,6 +396,7 @@ class Client:
         retry = self.retries
         method = request.method
         while True:
+            rewind(request)
             try:
                 response = self._send_once(request, limits)
             except (ConnectError, ConnectTimeout) as exc:
@@ -431,9 +441,9 @@ class Client:
         set_here.extract_cookies(response)
         response.cookies = set_here
         self.cookies.extract_cookies(response)
-        if self._decompress:
-            self._decode(response)
         try:
+            if self._decompress:
+                self._decode(response)
             for on_response in self._response_hooks:
                 on_response(response)
         except BaseException:
@@ -523,5 +533,6 @@ def _to_retry(value: RetryTypes) -> Retry:
     if isinstance(value, Retry):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return Retry(total=value)
+        # A number of attempts, as httpx's ``retries``: for failed connections too.
+        return Retry(total=value, connect=value)
     raise TypeError(f"retries must be a Retry, a number of attempts or None, not {value!r}")

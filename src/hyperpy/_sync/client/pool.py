@@ -15,6 +15,7 @@ from ..._backends import (
     SyncTaskGroup,
 )
 from ..._config import H2Settings
+from ..._core.build import is_replayable, rewind
 from ..._core.deadline import StepLimits
 from ..._core.pool import CONNECT, USE, Origin, PoolCore
 from ..._core.retry import Retry
@@ -81,7 +82,8 @@ class SyncConnectionPool:
             except RequestNotProcessed as exc:
                 # The server did not process it: send it again on another connection if
                 # the policy allows (it raises the caller's error when not).
-                retry = retry.increment(request.method, exc, replayable=not request._consumed)
+                retry = retry.increment(request.method, exc, replayable=is_replayable(request))
+                rewind(request)
 
     def _acquire(self, origin: Origin, may_multiplex: bool, timeout: StepLimits) -> Connection:
         deadline = None if timeout.pool is None else SyncClock.now() + timeout.pool
