@@ -9,6 +9,7 @@ work on the first, the ``a``-prefixed ones (``aread``, ``aiter_bytes``,
 from __future__ import annotations
 
 import codecs
+import functools
 import json as jsonlib
 import re
 from collections.abc import (
@@ -135,6 +136,12 @@ class Headers(MutableMapping[str, str]):
         return f"Headers({self.multi_items()!r})"
 
 
+# A client sends to the same few URLs again and again: parse each once. Long URLs
+# (and so most that carry a long query) are parsed every time, bounding the memory.
+_CACHED_URL_LENGTH = 256
+_parse_cached = functools.lru_cache(maxsize=1024)(parse_url)
+
+
 class URL:
     """An absolute http(s) URL, parsed and normalised once into the parts a request needs.
 
@@ -172,7 +179,7 @@ class URL:
             self.host, self.port, self.path = url.host, url.port, url.path
             self.query, self.fragment, self.target = url.query, url.fragment, url.target
             return
-        parts = parse_url(url)
+        parts = _parse_cached(url) if len(url) <= _CACHED_URL_LENGTH else parse_url(url)
         self.scheme = parts.scheme
         self.username = parts.username or ""
         self.password = parts.password or ""

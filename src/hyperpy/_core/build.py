@@ -41,7 +41,7 @@ def build_request(
     else:
         target = url if isinstance(url, str) else str(url)
         parsed = URL(join_url(base_url, target) if base_url is not None else target)
-    query = _query(default_params, params)
+    query = _query(default_params, params) if default_params or params else ""
     if query:
         parsed = parsed.copy_with(query=merge_query(parsed.query, query))
     # The request's own fields replace the client's defaults of the same name.

@@ -162,6 +162,8 @@ class Cookies(MutableMapping[str, str]):
         """
         if response.request is None:
             raise ValueError("the response has no request, so no URL to judge its cookies by")
+        if b"set-cookie" not in {name for name, _ in response.headers.raw}:
+            return  # most responses set none: skip the jar's work and its lock
         request = _JarRequest(response.request)
         with self._locked():
             # RFC 6265bis: a plain-http response may not overwrite or delete a
@@ -171,6 +173,12 @@ class Cookies(MutableMapping[str, str]):
             self.jar.extract_cookies(cast(Any, _JarResponse(response.headers)), cast(Any, request))
             for cookie in kept:
                 self.jar.set_cookie(cookie)
+
+    @property
+    def is_empty(self) -> bool:
+        """No cookie is stored (a cheap check, for the per-request hot path)."""
+        store = getattr(self.jar, "_cookies", None)  # CookieJar's own dict of domains
+        return not store if isinstance(store, dict) else not list(self.jar)
 
     def set_cookie_header(self, request: Request) -> None:
         """Add a ``Cookie`` field with the stored cookies that ``request``'s URL may carry.

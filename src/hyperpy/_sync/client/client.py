@@ -21,7 +21,7 @@ from ..._core.deadline import Deadline, StepLimits, step_limits
 from ..._core.decoders import accept_encoding, decoder_for
 from ..._core.multipart import RequestData, RequestFiles
 from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to_proxy
-from ..._core.redirects import next_request
+from ..._core.redirects import REDIRECT_STATUSES, next_request
 from ..._core.retry import Retry
 from ..._exceptions import ConnectError, ConnectTimeout, StreamConsumed, TooManyRedirects
 from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
@@ -160,9 +160,9 @@ class Client:
         self._decompress = decompress
         self._max_ratio = max_decompression_ratio
         self._proxy = to_proxy(proxy)
-        self._env: EnvProxies | None = (
-            proxies_from_env(os.environ) if trust_env and self._proxy is None else None
-        )
+        env = proxies_from_env(os.environ) if trust_env and self._proxy is None else None
+        # Without any proxy variable set, requests skip the NO_PROXY matching.
+        self._env: EnvProxies | None = env if env and (env.http or env.https or env.all) else None
         self._uds = uds
         self._verify = verify
         self._cert = cert
@@ -329,9 +329,12 @@ class Client:
         redirects = 0
         while True:
             response = self._send_authenticated(request, flow, limits, history)
-            response.history = list(history)
+            if history:
+                response.history = list(history)
+            if not follow or response.status not in REDIRECT_STATUSES:
+                return response
             location = response.headers.get("location")
-            if not follow or not response.is_redirect or location is None:
+            if not location:
                 return response
             if redirects >= self.max_redirects:
                 response.close()
@@ -404,6 +407,8 @@ class Client:
                 if not self._backoff(retry.sleep_time(None, time.time()), limits):
                     raise
                 continue
+            if not (retry.status_forcelist or retry.retry_after_status_codes):
+                return response  # the policy retries no status: skip the header scan
             has_retry_after = "retry-after" in response.headers
             if not retry.is_retry_status(method, response.status, has_retry_after):
                 return response
@@ -429,7 +434,7 @@ class Client:
         return True
 
     def _send_once(self, request: Request, limits: StepLimits) -> Response:
-        if b"cookie" not in (name for name, _ in request.headers.raw):
+        if not self.cookies.is_empty and b"cookie" not in (n for n, _ in request.headers.raw):
             self.cookies.set_cookie_header(request)
         for hook in self._request_hooks:
             hook(request)
@@ -437,12 +442,14 @@ class Client:
         start = SyncClock.now()
         response = pool.handle_request(request, limits)
         response.elapsed = timedelta(seconds=SyncClock.now() - start)
-        set_here = Cookies()
-        set_here.extract_cookies(response)
-        response.cookies = set_here
-        self.cookies.extract_cookies(response)
+        names = {name for name, _ in response.headers.raw}
+        if b"set-cookie" in names:
+            set_here = Cookies()
+            set_here.extract_cookies(response)
+            response.cookies = set_here
+            self.cookies.extract_cookies(response)
         try:
-            if self._decompress:
+            if self._decompress and b"content-encoding" in names:
                 self._decode(response)
             for on_response in self._response_hooks:
                 on_response(response)

@@ -32,9 +32,12 @@ CONTINUE_WAIT = 1.0
 
 
 def _expects_continue(request: Request) -> bool:
-    if request._content is None and request._stream is None:
+    if not request._content and request._stream is None:
         return False
-    return request.headers.get("expect", "").lower() == "100-continue"
+    for name, value in request.headers.raw:
+        if name == b"expect":
+            return value.lower() == b"100-continue"
+    return False
 
 
 class SyncHTTP11Connection:
