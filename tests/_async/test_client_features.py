@@ -12,15 +12,18 @@ import hashlib
 import io
 import json
 import os
+import ssl
 import tempfile
 import zlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import brotli
 import pytest
 import python_multipart as multipart_parser
+import trustme
 import zstandard
 
 import hyperpy
@@ -532,3 +535,44 @@ async def test_a_301_keeps_a_put_and_its_body(server: AsyncServer) -> None:
         response = await client.put(f"{server.url}/redirect/301", content=b"kept")
         assert response.json()["method"] == "PUT"
         assert response.json()["body"] == "kept"
+
+
+async def test_client_certificates_for_mutual_tls(ca: trustme.CA, tmp_path: Path) -> None:
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.configure_trust(server_context)
+    server_context.verify_mode = ssl.CERT_REQUIRED  # the server asks for our certificate
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    both = tmp_path / "client.pem"
+    ca.issue_cert("client@hyperpy.test").private_key_and_cert_chain_pem.write_to_path(str(both))
+    async with AsyncServer(app, port=0, ssl=server_context) as server:
+        async with AsyncClient(verify=str(ca_file), cert=str(both)) as client:
+            assert (await client.get(f"{server.url}/echo")).status == 200
+        async with AsyncClient(verify=str(ca_file)) as client:
+            # TLS 1.3 reports the missing certificate only when the server reads.
+            with pytest.raises(
+                (hyperpy.ConnectError, hyperpy.ReadError, hyperpy.RemoteProtocolError)
+            ):
+                await client.get(f"{server.url}/echo")
+    with pytest.raises(FileNotFoundError):
+        AsyncClient(verify=str(tmp_path / "missing.pem"))
+
+
+def test_response_text_links_and_encoding() -> None:
+    response = Response(
+        200,
+        content="caf\u00e9\nline two\r\n".encode("latin-1"),
+        headers={
+            "content-type": "text/plain; charset=ISO-8859-1",
+            "link": '<https://h/p?page=2>; rel="next", <https://h/p?page=9>; rel="last"',
+        },
+    )
+    assert response.encoding == "ISO-8859-1"
+    assert list(response.iter_lines()) == ["caf\u00e9", "line two"]
+    assert response.links["next"]["url"] == "https://h/p?page=2"
+    assert response.links["last"]["rel"] == "last"
+    response.encoding = "utf-8"
+    assert response.text.startswith("caf\ufffd")
+    unknown = Response(200, content=b"x", headers={"content-type": "text/plain; charset=nope"})
+    assert unknown.encoding == "utf-8"
