@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import selectors
 import socket
-import threading
 from collections.abc import Iterator
-from types import TracebackType
 from urllib.parse import urlsplit
+
+from threaded_peer import CHUNK, ThreadedPeer
 
 # Fields that describe one connection, not the message: never passed on. (The
 # Transfer-Encoding is kept: chunked bodies are relayed as they came.)
@@ -42,7 +41,6 @@ HOP_BY_HOP = frozenset(
 )
 MAX_HEAD = 64 * 1024
 MAX_LINE = 8 * 1024
-CHUNK = 64 * 1024
 
 Headers = list[tuple[str, str]]
 
@@ -204,7 +202,7 @@ def _simple_response(status: str, headers: Headers | None = None, *, close: bool
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-class ForwardProxy:
+class ForwardProxy(ThreadedPeer):
     """An HTTP/1.1 forward proxy on a loopback port, in threads.
 
     ``url`` is where to reach it; ``requests`` records ``(method, target)`` of
@@ -216,6 +214,9 @@ class ForwardProxy:
     served at once; more are answered 503.
     """
 
+    _scheme = "http"
+    _thread_name = "forward-proxy"
+
     def __init__(
         self,
         *,
@@ -224,145 +225,34 @@ class ForwardProxy:
         max_connections: int = 32,
         timeout: float = 10.0,
     ) -> None:
+        super().__init__(host=host, max_connections=max_connections, timeout=timeout)
         self.auth = auth
-        self.timeout = timeout
         self.requests: list[tuple[str, str]] = []
         self.request_headers: list[dict[str, str]] = []
         self.connects: list[str] = []
-        self.errors: list[BaseException] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.05)  # the accept loop checks for stop this often
-        self.host = host
-        self.port: int = self._listener.getsockname()[1]
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name=f"forward-proxy-{self.port}", daemon=True
-        )
-        self._started = False
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    # -- lifetime -------------------------------------------------------------------------
-
-    def start(self) -> ForwardProxy:
-        if not self._started:
-            self._started = True
-            self._acceptor.start()
-        return self
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop accepting, cut every connection and wait (up to ``timeout``) for the threads."""
-        self._stopping.set()
-        if self._started:
-            self._acceptor.join(timeout)
-        else:
-            self._listener.close()
-        with self._lock:
-            # Only shut down here: each thread closes its own sockets, so a number is
-            # never closed twice (it may already belong to a new socket).
-            for sock in self._sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-
-    def __enter__(self) -> ForwardProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _accept_loop(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                try:
-                    client, _ = self._listener.accept()
-                except (TimeoutError, BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return
-                client.settimeout(self.timeout)
-                if not self._slots.acquire(blocking=False):
-                    self._reject(client)
-                    continue
-                thread = threading.Thread(
-                    target=self._serve, args=(client,), name=f"forward-proxy-{self.port}-conn"
-                )
-                thread.daemon = True
-                with self._lock:
-                    self._threads = [t for t in self._threads if t.is_alive()]
-                    self._threads.append(thread)
-                    self._sockets.add(client)
-                thread.start()
-        finally:
-            self._listener.close()
-
-    def _reject(self, client: socket.socket) -> None:
+    def _refuse(self, client: socket.socket) -> None:
+        # Unlike SOCKS, HTTP can say "busy" before reading anything: answer 503.
         try:
             client.sendall(_simple_response("503 Service Unavailable", close=True))
         except OSError:
             pass
-        client.close()
-
-    def _open(self, host: str, port: int) -> socket.socket | None:
-        """A connection to an origin, tracked so ``close`` can cut it; None if refused."""
-        try:
-            sock = socket.create_connection((host, port), timeout=self.timeout)
-        except OSError:
-            return None
-        with self._lock:
-            if self._stopping.is_set():
-                sock.close()
-                return None
-            self._sockets.add(sock)
-        return sock
-
-    def _forget(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
-        sock.close()
+        super()._refuse(client)
 
     # -- one client connection ------------------------------------------------------------
 
     def _serve(self, client: socket.socket) -> None:
-        try:
-            reader = _Reader(client)
-            while not self._stopping.is_set():
-                try:
-                    if not self._serve_one(client, reader):
-                        return
-                except BadMessage:
-                    try:
-                        client.sendall(_simple_response("400 Bad Request", close=True))
-                    except OSError:
-                        pass
+        reader = _Reader(client)
+        while not self._stopping.is_set():
+            try:
+                if not self._serve_one(client, reader):
                     return
-        except OSError:
-            pass
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self._forget(client)
-            self._slots.release()
+            except BadMessage:
+                try:
+                    client.sendall(_simple_response("400 Bad Request", close=True))
+                except OSError:
+                    pass
+                return
 
     def _serve_one(self, client: socket.socket, reader: _Reader) -> bool:
         """Serve one request; whether the client's connection stays open."""
@@ -415,8 +305,9 @@ class ForwardProxy:
 
     def _tunnel(self, client: socket.socket, reader: _Reader, authority: str) -> None:
         host, port = _split_authority(authority)
-        upstream = self._open(host, port)
-        if upstream is None:
+        try:
+            upstream = self._open(host, port)
+        except OSError:
             client.sendall(_simple_response("502 Bad Gateway", close=True))
             return
         try:
@@ -427,28 +318,6 @@ class ForwardProxy:
             self._relay(client, upstream)
         finally:
             self._forget(upstream)
-
-    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
-        """Copy bytes both ways until both sides have finished sending."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(client, selectors.EVENT_READ, upstream)
-            selector.register(upstream, selectors.EVENT_READ, client)
-            open_sides = 2
-            while open_sides and not self._stopping.is_set():
-                for key, _ in selector.select(timeout=0.1):
-                    source: socket.socket = key.fileobj  # type: ignore[assignment]
-                    target: socket.socket = key.data
-                    data = source.recv(CHUNK)
-                    if data:
-                        target.sendall(data)
-                        continue
-                    # One side finished sending: pass the end on, keep the other way open.
-                    selector.unregister(source)
-                    open_sides -= 1
-                    try:
-                        target.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
 
     def _forward(
         self,
@@ -467,8 +336,9 @@ class ForwardProxy:
         except ValueError:
             raise BadMessage(f"invalid port in {target!r}") from None
         length = _body_framing(headers)
-        upstream = self._open(url.hostname, port)
-        if upstream is None:
+        try:
+            upstream = self._open(url.hostname, port)
+        except OSError:
             if "100-continue" not in _tokens(headers, "expect"):
                 for _ in _iter_body(reader, length):
                     pass

@@ -19,12 +19,10 @@ ways until both sides have finished sending.
 from __future__ import annotations
 
 import errno
-import selectors
 import socket
 import struct
-import threading
-import time
-from types import TracebackType
+
+from threaded_peer import ThreadedPeer
 
 VERSION = 0x05
 AUTH_VERSION = 0x01  # of the username/password sub-negotiation (RFC 1929)
@@ -43,8 +41,6 @@ REP_GENERAL_FAILURE = 0x01
 REP_CONNECTION_REFUSED = 0x05
 REP_COMMAND_NOT_SUPPORTED = 0x07
 REP_ADDRESS_TYPE_NOT_SUPPORTED = 0x08
-
-CHUNK = 64 * 1024
 
 
 class _Closed(Exception):
@@ -74,7 +70,7 @@ def _reply(code: int, bound: tuple[str, int] | None = None) -> bytes:
     return bytes([VERSION, code, 0x00]) + address + struct.pack("!H", port)
 
 
-class Socks5Proxy:
+class Socks5Proxy(ThreadedPeer):
     """A SOCKS5 proxy on a loopback port, in threads.
 
     ``url`` is where to reach it. ``connects`` records the ``(host, port)`` of
@@ -86,6 +82,9 @@ class Socks5Proxy:
     ``max_connections`` clients are served at once; more are closed at once.
     """
 
+    _scheme = "socks5"
+    _thread_name = "socks5-proxy"
+
     def __init__(
         self,
         auth: tuple[str, str] | None = None,
@@ -94,114 +93,15 @@ class Socks5Proxy:
         max_connections: int = 32,
         timeout: float = 10.0,
     ) -> None:
+        super().__init__(host=host, max_connections=max_connections, timeout=timeout)
         self.auth = auth
-        self.timeout = timeout
         self.connects: list[tuple[str, int]] = []
         self.failures: list[str] = []
-        self.errors: list[BaseException] = []
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._listener = socket.socket(family, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind((host, 0))
-        self._listener.listen(64)
-        self._listener.settimeout(0.05)  # the accept loop checks for stop this often
-        self.host = host
-        self.port: int = self._listener.getsockname()[1]
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._sockets: set[socket.socket] = set()
-        self._threads: list[threading.Thread] = []
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name=f"socks5-proxy-{self.port}", daemon=True
-        )
-        self._started = False
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"socks5://{host}:{self.port}"
-
-    # -- lifetime -------------------------------------------------------------------------
-
-    def start(self) -> Socks5Proxy:
-        if not self._started:
-            self._started = True
-            self._acceptor.start()
-        return self
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop accepting, cut every connection and wait (up to ``timeout``) for the threads."""
-        self._stopping.set()
-        if self._started:
-            self._acceptor.join(timeout)
-        else:
-            self._listener.close()
-        with self._lock:
-            # Only shut down here: each thread closes its own sockets, so a descriptor
-            # is never closed twice (it may already belong to a new socket).
-            for sock in self._sockets:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            threads = list(self._threads)
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-
-    def __enter__(self) -> Socks5Proxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _accept_loop(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                try:
-                    client, _ = self._listener.accept()
-                except (TimeoutError, BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    return
-                if not self._slots.acquire(blocking=False):
-                    # SOCKS has no "busy" answer before the negotiation: just hang up.
-                    self.failures.append("too many connections")
-                    client.close()
-                    continue
-                client.settimeout(self.timeout)
-                thread = threading.Thread(
-                    target=self._serve, args=(client,), name=f"socks5-proxy-{self.port}-conn"
-                )
-                thread.daemon = True
-                with self._lock:
-                    self._threads = [t for t in self._threads if t.is_alive()]
-                    self._threads.append(thread)
-                    self._sockets.add(client)
-                thread.start()
-        finally:
-            self._listener.close()
-
-    def _open(self, host: str, port: int) -> socket.socket:
-        """A connection to the target, tracked so that ``close`` can cut it."""
-        sock = socket.create_connection((host, port), timeout=self.timeout)
-        with self._lock:
-            if self._stopping.is_set():
-                sock.close()
-                raise ConnectionAbortedError("the proxy is stopping")
-            self._sockets.add(sock)
-        return sock
-
-    def _forget(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
-        sock.close()
+    def _refuse(self, client: socket.socket) -> None:
+        # SOCKS has no "busy" answer before the negotiation: just hang up.
+        self.failures.append("too many connections")
+        super()._refuse(client)
 
     # -- one client connection ------------------------------------------------------------
 
@@ -209,13 +109,8 @@ class Socks5Proxy:
         try:
             if self._negotiate(client):
                 self._request(client)
-        except (_Closed, OSError):
+        except _Closed:
             pass
-        except Exception as exc:
-            self.errors.append(exc)
-        finally:
-            self._forget(client)
-            self._slots.release()
 
     def _negotiate(self, client: socket.socket) -> bool:
         """Method selection, then authentication if required; whether to go on."""
@@ -284,30 +179,3 @@ class Socks5Proxy:
             self._relay(client, upstream)
         finally:
             self._forget(upstream)
-
-    def _relay(self, client: socket.socket, upstream: socket.socket) -> None:
-        """Copy bytes both ways until both sides have finished sending, or the
-        connection has been idle for ``timeout`` seconds."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(client, selectors.EVENT_READ, upstream)
-            selector.register(upstream, selectors.EVENT_READ, client)
-            open_sides = 2
-            last_activity = time.monotonic()
-            while open_sides and not self._stopping.is_set():
-                if time.monotonic() - last_activity > self.timeout:
-                    return
-                for key, _ in selector.select(timeout=0.1):
-                    source: socket.socket = key.fileobj  # type: ignore[assignment]
-                    target: socket.socket = key.data
-                    last_activity = time.monotonic()
-                    data = source.recv(CHUNK)
-                    if data:
-                        target.sendall(data)
-                        continue
-                    # One side finished sending: pass the end on, keep the other way open.
-                    selector.unregister(source)
-                    open_sides -= 1
-                    try:
-                        target.shutdown(socket.SHUT_WR)
-                    except OSError:
-                        pass
