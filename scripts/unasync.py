@@ -99,6 +99,8 @@ REPLACEMENTS: dict[str, str] = {
     "aiter_lines": "iter_lines",
     # Tests name the world's package: `from hyperpy._async import demo` -> `hyperpy._sync`.
     "_async": "_sync",
+    # The blocking WebSocket is the unprefixed public name, as Client is.
+    "AsyncWebSocket": "WebSocket",
     # hyperpy.testing's blocking network is the unprefixed public name, as Client is.
     "AsyncMemoryNetwork": "MemoryNetwork",
     "AsyncMemoryStream": "MemoryStream",

@@ -6,6 +6,7 @@ One engine, two worlds: ``AsyncClient``/``AsyncServer`` for trio, and
 
 from ._async.client import AsyncClient
 from ._async.server import AsyncServer
+from ._async.websocket import AsyncWebSocket
 from ._config import H2Settings, ServerLimits, Timeout
 from ._core.auth import Auth, BasicAuth, DigestAuth, FunctionAuth
 from ._core.cookies import CookieConflict, Cookies
@@ -37,6 +38,9 @@ from ._exceptions import (
     TimeoutException,
     TooManyRedirects,
     TransportError,
+    WebSocketClosed,
+    WebSocketError,
+    WebSocketHandshakeError,
     WriteError,
     WriteTimeout,
 )
@@ -44,12 +48,14 @@ from ._models import URL, Headers, Request, Response
 from ._sync.client import Client
 from ._sync.client.api import delete, get, head, options, patch, post, put, request, stream
 from ._sync.server import Server
+from ._sync.websocket import WebSocket
 from ._version import __version__
 
 __all__ = [
     "URL",
     "AsyncClient",
     "AsyncServer",
+    "AsyncWebSocket",
     "Auth",
     "BasicAuth",
     "Client",
@@ -91,6 +97,10 @@ __all__ = [
     "TimeoutException",
     "TooManyRedirects",
     "TransportError",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketError",
+    "WebSocketHandshakeError",
     "WriteError",
     "WriteTimeout",
     "__version__",

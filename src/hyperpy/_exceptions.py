@@ -164,3 +164,25 @@ class ProxyError(TransportError):
 
 class MissingExtra(ImportError):
     """An optional feature was used without its extra installed; the message names it."""
+
+
+class WebSocketError(HTTPError):
+    """A WebSocket failed: the peer broke the protocol or the connection."""
+
+
+class WebSocketHandshakeError(WebSocketError):
+    """The server did not accept the WebSocket (``status`` is what it answered)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WebSocketClosed(WebSocketError):
+    """The WebSocket is closed: ``code`` and ``reason`` say how (1000: normally;
+    1006: the connection ended without a close frame)."""
+
+    def __init__(self, message: str, *, code: int, reason: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason

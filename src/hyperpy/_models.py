@@ -435,6 +435,9 @@ class Request(_Body):
         self.headers = Headers(headers)
         self.http_version = http_version
         self.client = client
+        # On the server: the offer to switch protocols, when the request asks for
+        # a WebSocket (``request.upgrade.accept_websocket()``); else None.
+        self.upgrade: Any = None
         self.trailers = Headers(trailers)
         self._init_body(content, text, json, stream)
 

@@ -516,6 +516,11 @@ class AsyncMemoryNetwork:
         self._refuse_next = False
         self._opened = 0
 
+    async def listen_fd(self, fd: int, backlog: int = 1024) -> AsyncMemoryListener:
+        """The memory network has no file descriptors: always OSError."""
+        await AsyncClock.checkpoint()
+        raise OSError(errno.EBADF, "the memory network has no file descriptors")
+
     async def listen_unix(self, path: str, backlog: int = 1024) -> AsyncMemoryListener:
         """The memory network has no Unix domain sockets: always OSError."""
         await AsyncClock.checkpoint()

@@ -54,6 +54,16 @@ def bound_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def adopted_socket(fd: int, backlog: int) -> socket.socket:
+    """The listening socket behind an inherited descriptor (TCP or Unix)."""
+    sock = socket.socket(fileno=fd)
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise OSError(f"file descriptor {fd} is not a stream socket")
+    sock.listen(backlog)  # harmless if it listens already; makes sure it does
+    return sock
+
+
 def bound_unix_socket(path: str, backlog: int) -> socket.socket:
     """A listening Unix domain socket at ``path``; a stale socket file left there by
     a server that died is replaced (any other file is an error)."""

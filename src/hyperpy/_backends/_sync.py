@@ -27,7 +27,14 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, bound_unix_socket, poll_readable, to_address, tune_accepted
+from ._sockets import (
+    adopted_socket,
+    bound_socket,
+    bound_unix_socket,
+    poll_readable,
+    to_address,
+    tune_accepted,
+)
 from .base import Address
 
 T = TypeVar("T")
@@ -389,6 +396,10 @@ class SyncSocketNetwork:
     def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> SyncSocketListener:
         """Listen on ``host``:``port`` (0: any free port)."""
         return SyncSocketListener(bound_socket(host, port, backlog))
+
+    def listen_fd(self, fd: int, backlog: int = 1024) -> SyncSocketListener:
+        """Serve on the listening socket ``fd`` (inherited: a supervisor bound it)."""
+        return SyncSocketListener(adopted_socket(fd, backlog))
 
     def listen_unix(self, path: str, backlog: int = 1024) -> SyncSocketListener:
         """Listen on a Unix domain socket at ``path``."""

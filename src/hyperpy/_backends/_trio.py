@@ -23,7 +23,14 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from ._sockets import bound_socket, bound_unix_socket, poll_readable, to_address, tune_accepted
+from ._sockets import (
+    adopted_socket,
+    bound_socket,
+    bound_unix_socket,
+    poll_readable,
+    to_address,
+    tune_accepted,
+)
 from .base import Address
 
 T = TypeVar("T")
@@ -206,6 +213,11 @@ class AsyncSocketNetwork:
     async def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> AsyncSocketListener:
         """Listen on ``host``:``port`` (0: any free port)."""
         sock = await trio.to_thread.run_sync(bound_socket, host, port, backlog)
+        return AsyncSocketListener(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
+
+    async def listen_fd(self, fd: int, backlog: int = 1024) -> AsyncSocketListener:
+        """Serve on the listening socket ``fd`` (inherited: a supervisor bound it)."""
+        sock = adopted_socket(fd, backlog)
         return AsyncSocketListener(trio.SocketListener(trio.socket.from_stdlib_socket(sock)))
 
     async def listen_unix(self, path: str, backlog: int = 1024) -> AsyncSocketListener:

@@ -124,6 +124,10 @@ class AsyncNetwork(Protocol):
         """Listen on a Unix domain socket at ``path`` (OSError if it cannot)."""
         ...
 
+    async def listen_fd(self, fd: int, backlog: int = 1024) -> AsyncListener:
+        """Serve on an inherited listening socket (OSError if it cannot)."""
+        ...
+
 
 class SyncStream(Protocol):
     """A connected byte stream (TCP, maybe TLS) with per-call deadlines (blocking world)."""
@@ -198,3 +202,5 @@ class SyncNetwork(Protocol):
     def listen_tcp(self, host: str, port: int, backlog: int = 1024) -> SyncListener: ...
 
     def listen_unix(self, path: str, backlog: int = 1024) -> SyncListener: ...
+
+    def listen_fd(self, fd: int, backlog: int = 1024) -> SyncListener: ...

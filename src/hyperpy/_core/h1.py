@@ -13,7 +13,7 @@ holds whichever engine parses underneath.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
 
@@ -26,6 +26,7 @@ from .fields import SERVER_HEADER, http_date
 from .h2 import upgrade_settings_valid
 
 Fields = list[tuple[bytes, bytes]]
+_H2C_UPGRADE = ((b"connection", b"Upgrade"), (b"upgrade", b"h2c"))
 
 _CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -257,6 +258,11 @@ class H1Client:
     @property
     def response_complete(self) -> bool:
         return self._conn.their_state is h11.DONE
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after a 101 that switched protocols (a WebSocket's first)."""
+        return bytes(self._conn.trailing_data[0])
 
     @property
     def request_complete(self) -> bool:
@@ -508,14 +514,13 @@ class H1Server:
         # A malformed value is not worth a switch: the request is served over HTTP/1.1.
         return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
 
-    def switch_protocols(self) -> bytes:
-        """The 101 response to an h2c upgrade."""
+    def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = _H2C_UPGRADE) -> bytes:
+        """The 101 response that switches protocols (h2c by default; a WebSocket's
+        accept fields otherwise)."""
         return _join(
             self._conn.send_with_data_passthrough(
                 h11.InformationalResponse(
-                    status_code=101,
-                    headers=[(b"connection", b"Upgrade"), (b"upgrade", b"h2c")],
-                    reason=b"Switching Protocols",
+                    status_code=101, headers=list(fields), reason=b"Switching Protocols"
                 )
             )
         )

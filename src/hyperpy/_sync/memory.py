@@ -517,6 +517,11 @@ class MemoryNetwork:
         self._refuse_next = False
         self._opened = 0
 
+    def listen_fd(self, fd: int, backlog: int = 1024) -> MemoryListener:
+        """The memory network has no file descriptors: always OSError."""
+        SyncClock.checkpoint()
+        raise OSError(errno.EBADF, "the memory network has no file descriptors")
+
     def listen_unix(self, path: str, backlog: int = 1024) -> MemoryListener:
         """The memory network has no Unix domain sockets: always OSError."""
         SyncClock.checkpoint()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ..._backends import (
     AsyncCancelScope,
@@ -11,6 +12,7 @@ from ..._backends import (
     AsyncStream,
     AsyncTaskGroup,
 )
+from ..._core import access_log
 from ..._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
 from ..._core.h2_heads import request_head, response_headers
 from ..._exceptions import InvalidURL, TransportError
@@ -178,6 +180,9 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             request._stream = None  # its body (none) came over HTTP/1.1
         else:
             request._stream = AsyncHTTP2RequestBody(self, sid, request)
+        logged = self._context.access_log and access_log.enabled()
+        if logged:
+            started, wall = AsyncClock.now(), time.time()
         try:
             response = await self._context.call_app(request)
         except TransportError as exc:
@@ -190,9 +195,9 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
         try:
-            await self._send_response(sid, response, request.method == "HEAD")
+            sent = await self._send_response(sid, response, request.method == "HEAD")
         except StopSending:
-            pass
+            sent = -1
         except TransportError as exc:
             logger.debug("stream %d ended early: %s", sid, exc)
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
@@ -201,6 +206,10 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             logger.exception("error while streaming the response to %s", request.url)
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
+        if logged:
+            access_log.log_request(
+                request, response.status, max(sent, 0), wall, AsyncClock.now() - started
+            )
         # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
         # tells the client to stop sending it (RFC 9113 §8.1).
         await self._finish_stream(sid, ErrorCodes.NO_ERROR)
@@ -227,7 +236,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             client=self._client,
         )
 
-    async def _send_response(self, sid: int, response: Response, is_head: bool) -> None:
+    async def _send_response(self, sid: int, response: Response, is_head: bool) -> int:
+        """Send ``response`` on ``sid``; return how many body bytes went out."""
         content = response._content
         if content is None and response._stream is None:
             content = b""
@@ -235,28 +245,36 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         length = len(content) if content is not None else None
         headers = response_headers(response.status, response.headers.raw, length)
         end = is_head or (content is not None and not content and trailers is None)
-        with self._lock:
-            self._check_send_locked(sid)
-            self._core.send_headers(sid, headers, end_stream=end)
-            self._queue_locked()
-        await self._flush()
+        try:
+            with self._lock:
+                self._check_send_locked(sid)
+                self._core.send_headers(sid, headers, end_stream=end)
+                self._queue_locked()
+            await self._flush()
+        except BaseException:
+            await response.aclose()  # the stream is gone: release the body's resources
+            raise
         if end:
             await response.aclose()
-            return
+            return 0
         timeout = self._context.limits.write_timeout
+        sent = 0
         try:
             if content is not None:
                 await self._send_data(sid, content, trailers is None, timeout)
+                sent = len(content)
             else:
                 async for chunk in response.aiter_bytes():
                     await self._send_data(sid, chunk, False, timeout)
+                    sent += len(chunk)
                 trailers = response.trailers.raw or None  # a streaming body may set them late
                 await self._end_stream(sid, trailers)
-                return
+                return sent
         finally:
             await response.aclose()
         if trailers is not None:
             await self._end_stream(sid, trailers)
+        return sent
 
     async def _close_if_done(self) -> None:
         """After our GOAWAY, once no stream is left: final GOAWAY, then half-close

@@ -23,15 +23,18 @@ from ..._core.multipart import RequestData, RequestFiles
 from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to_proxy
 from ..._core.redirects import REDIRECT_STATUSES, next_request
 from ..._core.retry import Retry
+from ..._core.websocket import MAX_MESSAGE_SIZE
 from ..._exceptions import ConnectError, ConnectTimeout, StreamConsumed, TooManyRedirects
 from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
 from ..._tls import CertTypes, VerifyTypes, client_ssl_context
 from ..._types import SyncEventHooks, SyncRequestHook, SyncResponseHook
 from ..._version import __version__
 from ..background import SyncBackgroundTasks
+from ..websocket import WebSocket
 from .body import SyncDecodedBody, SyncResponseBody
 from .connect import Route
 from .pool import SyncConnectionPool
+from .websocket import open_websocket
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -465,6 +468,46 @@ class Client:
         decoder = decoder_for(coding, max_ratio=self._max_ratio)
         if decoder is not None:
             response._stream = SyncDecodedBody(response._stream, decoder)
+
+    # -- WebSockets -------------------------------------------------------------
+
+    @contextmanager
+    def websocket(
+        self,
+        url: str | URL,
+        *,
+        subprotocols: list[str] | None = None,
+        params: QueryTypes = None,
+        headers: HeaderTypes = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        timeout: TimeoutTypes = _DEFAULT,
+    ) -> Iterator[WebSocket]:
+        """Open a WebSocket (``ws://``, ``wss://``, or http(s) URLs) and yield it.
+
+        It runs on a connection of its own (HTTP/1.1, through the client's proxy
+        if any), closed with the block. ``WebSocketHandshakeError`` if the server
+        refuses; messages over ``max_message_size`` close it with 1009.
+        """
+        text = str(url)
+        if text[:5].lower() in ("ws://", "wss:/"):
+            text = "http" + text[2:]
+        request = self.build_request("GET", text, params=params, headers=headers)
+        if not self.cookies.is_empty:
+            self.cookies.set_cookie_header(request)
+        steps = self.timeout if timeout is _DEFAULT else to_timeout(timeout)
+        limits = step_limits(steps, SyncClock.now)
+        pool = self._route(request.url)
+        tls = None
+        if request.url.scheme == "https":
+            # Its own ALPN: a WebSocket opens over HTTP/1.1 even where h2 is offered.
+            tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
+        ws = open_websocket(
+            self._network, pool._route, tls, request, subprotocols, max_message_size, limits
+        )
+        try:
+            yield ws
+        finally:
+            ws.close()
 
     # -- the verbs --------------------------------------------------------------
 

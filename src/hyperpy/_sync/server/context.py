@@ -24,6 +24,7 @@ class SyncServerContext(Protocol):
     limits: ServerLimits
     h2_settings: H2Settings
     http2: bool  # HTTP/2 is served (so an h2c upgrade may be accepted)
+    access_log: bool  # write a line per answered request (see _core/access_log.py)
 
     @property
     def parks(self) -> bool:

@@ -5,13 +5,31 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from typing import Literal
 
 from ..._backends import SyncClock, SyncStream
 from ..._config import ServerLimits
-from ..._core.h1 import NEED_DATA, Data, EndOfMessage, H1Server, RequestHead, RequestRejected
+from ..._core import access_log
+from ..._core.h1 import (
+    NEED_DATA,
+    Data,
+    EndOfMessage,
+    Fields,
+    H1Server,
+    RequestHead,
+    RequestRejected,
+)
+from ..._core.websocket import (
+    MAX_MESSAGE_SIZE,
+    WebSocketProtocol,
+    accept_fields,
+    offered_subprotocols,
+    websocket_key,
+)
 from ..._exceptions import InvalidURL, ReadTimeout, RemoteProtocolError, TransportError
-from ..._models import URL, Headers, Request, Response
+from ..._models import URL, Headers, HeaderTypes, Request, Response
+from ..websocket import WebSocket
 from .context import H2CUpgrade, SyncServerContext
 
 logger = logging.getLogger("hyperpy.server")
@@ -51,6 +69,7 @@ class SyncServerHTTP11Connection:
         self._busy = False
         self._closed = False
         self._upgrade: H2CUpgrade | None = None
+        self._switched = False  # a WebSocket took the connection over
         self._first = True  # no request served yet
         # When the first request head began to arrive (its bytes read already while
         # the server detected the protocol): its deadline counts from then.
@@ -170,28 +189,37 @@ class SyncServerHTTP11Connection:
             client=self._client,
         )
         body.request = request
+        key = websocket_key(request.method, h1.http_version, head.headers)
+        if key is not None:
+            request.upgrade = SyncWebSocketOffer(self, key, head.headers)
         settings = self._h1.wants_h2c(head.headers) if self._context.http2 else None
         if settings is not None and not self._stream.is_tls:
             self._switch_to_h2(settings, request)
             return False
+        logged = self._context.access_log and access_log.enabled()
+        if logged:
+            started, wall = SyncClock.now(), time.time()
         try:
             response = self._context.call_app(request)
         except RemoteProtocolError as exc:
             # The request body broke the protocol while the handler read it.
             self._reject(400, str(exc))
             return False
-        if response is None:
-            return False
+        if response is None or self._switched:
+            return False  # after a WebSocket, the connection ends with its handler
         try:
-            self._send_response(response)
+            sent = self._send_response(response)
         except TransportError:
             return False
         except Exception:
             logger.exception("error while streaming the response to %s", request.url)
             return False  # the response is cut short: closing is the only honest signal
+        if logged:
+            access_log.log_request(request, response.status, sent, wall, SyncClock.now() - started)
         return body.discard_rest()
 
-    def _send_response(self, response: Response) -> None:
+    def _send_response(self, response: Response) -> int:
+        """Send ``response``; return how many body bytes went out."""
         h1 = self._h1
         send = self._stream.send_all
         write_timeout = self._limits.write_timeout
@@ -206,18 +234,22 @@ class SyncServerHTTP11Connection:
             )
             for buffer in buffers:
                 send(buffer, write_timeout)
-            return
+            return 0 if h1.answering_head else len(response._content or b"")
         head = h1.start_response(response.status, response.headers.raw, None, reason)
-        send(head, write_timeout)
+        sent = 0
         try:
+            # Inside the try: a client gone before the head still gets the body closed.
+            send(head, write_timeout)
             if not h1.answering_head:
                 for chunk in response.iter_bytes():
+                    sent += len(chunk)
                     for piece in h1.body(chunk):
                         send(piece, write_timeout)
         finally:
             response.close()
         # A streaming body may have set its trailers while it ran.
         send(h1.end_response(response.trailers.raw or None), write_timeout)
+        return sent
 
     def _switch_to_h2(self, settings: bytes, request: Request) -> None:
         """Answer ``Upgrade: h2c`` with 101; ``run`` then hands the connection to the
@@ -261,6 +293,43 @@ class SyncServerHTTP11Connection:
     @property
     def expects_100_continue(self) -> bool:
         return self._h1.expects_100_continue
+
+
+class SyncWebSocketOffer:
+    """A request asking to open a WebSocket (``request.upgrade``): the handler
+    accepts it, or answers with an ordinary response to refuse it."""
+
+    def __init__(self, conn: SyncServerHTTP11Connection, key: bytes, fields: Fields) -> None:
+        self._conn = conn
+        self._key = key
+        self.subprotocols = offered_subprotocols(fields)  # what the client offered
+
+    def accept_websocket(
+        self,
+        subprotocol: str | None = None,
+        *,
+        headers: HeaderTypes = None,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+    ) -> WebSocket:
+        """Answer 101 and return the WebSocket; the connection ends with the handler."""
+        if subprotocol is not None and subprotocol not in self.subprotocols:
+            raise ValueError(f"the client did not offer the subprotocol {subprotocol!r}")
+        conn = self._conn
+        if conn._switched:
+            raise RuntimeError("this WebSocket was already accepted")
+        while not isinstance(conn.next_body_event(), EndOfMessage):
+            pass  # a GET's body is empty; the switch follows its end
+        extra = Headers(headers).raw
+        fields = accept_fields(self._key, subprotocol, extra)
+        limits = conn._limits
+        conn._stream.send_all(conn._h1.switch_protocols(fields), limits.write_timeout)
+        conn._switched = True
+        protocol = WebSocketProtocol(
+            client_side=False, max_message_size=max_message_size, initial=conn._h1.trailing_data
+        )
+        return WebSocket(
+            conn._stream, protocol, subprotocol=subprotocol, write_timeout=limits.write_timeout
+        )
 
 
 class SyncServerRequestBody:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from ..._backends import (
     SyncCancelScope,
@@ -12,6 +13,7 @@ from ..._backends import (
     SyncStream,
     SyncTaskGroup,
 )
+from ..._core import access_log
 from ..._core.h2 import Changes, ErrorCodes, H2Protocol, StreamState
 from ..._core.h2_heads import request_head, response_headers
 from ..._exceptions import InvalidURL, TransportError
@@ -179,6 +181,9 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             request._stream = None  # its body (none) came over HTTP/1.1
         else:
             request._stream = SyncHTTP2RequestBody(self, sid, request)
+        logged = self._context.access_log and access_log.enabled()
+        if logged:
+            started, wall = SyncClock.now(), time.time()
         try:
             response = self._context.call_app(request)
         except TransportError as exc:
@@ -191,9 +196,9 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
         try:
-            self._send_response(sid, response, request.method == "HEAD")
+            sent = self._send_response(sid, response, request.method == "HEAD")
         except StopSending:
-            pass
+            sent = -1
         except TransportError as exc:
             logger.debug("stream %d ended early: %s", sid, exc)
             self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
@@ -202,6 +207,10 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             logger.exception("error while streaming the response to %s", request.url)
             self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
+        if logged:
+            access_log.log_request(
+                request, response.status, max(sent, 0), wall, SyncClock.now() - started
+            )
         # Answered before reading the whole request body: RST_STREAM(NO_ERROR)
         # tells the client to stop sending it (RFC 9113 §8.1).
         self._finish_stream(sid, ErrorCodes.NO_ERROR)
@@ -228,7 +237,8 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
             client=self._client,
         )
 
-    def _send_response(self, sid: int, response: Response, is_head: bool) -> None:
+    def _send_response(self, sid: int, response: Response, is_head: bool) -> int:
+        """Send ``response`` on ``sid``; return how many body bytes went out."""
         content = response._content
         if content is None and response._stream is None:
             content = b""
@@ -236,28 +246,36 @@ class SyncServerHTTP2Connection(SyncHTTP2Base):
         length = len(content) if content is not None else None
         headers = response_headers(response.status, response.headers.raw, length)
         end = is_head or (content is not None and not content and trailers is None)
-        with self._lock:
-            self._check_send_locked(sid)
-            self._core.send_headers(sid, headers, end_stream=end)
-            self._queue_locked()
-        self._flush()
+        try:
+            with self._lock:
+                self._check_send_locked(sid)
+                self._core.send_headers(sid, headers, end_stream=end)
+                self._queue_locked()
+            self._flush()
+        except BaseException:
+            response.close()  # the stream is gone: release the body's resources
+            raise
         if end:
             response.close()
-            return
+            return 0
         timeout = self._context.limits.write_timeout
+        sent = 0
         try:
             if content is not None:
                 self._send_data(sid, content, trailers is None, timeout)
+                sent = len(content)
             else:
                 for chunk in response.iter_bytes():
                     self._send_data(sid, chunk, False, timeout)
+                    sent += len(chunk)
                 trailers = response.trailers.raw or None  # a streaming body may set them late
                 self._end_stream(sid, trailers)
-                return
+                return sent
         finally:
             response.close()
         if trailers is not None:
             self._end_stream(sid, trailers)
+        return sent
 
     def _close_if_done(self) -> None:
         """After our GOAWAY, once no stream is left: final GOAWAY, then half-close

@@ -55,7 +55,15 @@ class Server:
     give ``certfile``/``keyfile`` and one is built. ``network`` is where it
     listens: the OS's sockets by default, or a ``hyperpy.testing`` memory
     network. ``uds`` listens on that Unix domain socket path instead of
-    ``host``/``port``.
+    ``host``/``port``, and ``fd`` on an already listening socket (inherited from
+    a supervisor, say). ``access_log`` logs a line per request to the
+    ``hyperpy.access`` logger (see docs/server.md for the format).
+
+    If ``app`` has a ``lifespan`` attribute, it is called with a function that
+    starts a task beside the server, and must return an async context manager:
+    the server enters it before taking requests (a failure there stops the
+    server) and leaves it after the last connection closed. The ASGI adapter
+    runs an app's lifespan protocol this way.
     """
 
     def __init__(
@@ -73,9 +81,14 @@ class Server:
         backlog: int = 1024,
         network: SyncNetwork | None = None,
         uds: str | None = None,
+        fd: int | None = None,
+        access_log: bool = False,
     ) -> None:
         self.app = app
         self.uds = uds
+        self.fd = fd
+        self.access_log = access_log
+        self.lifespan_timeout = 30.0  # how long the app's shutdown may take
         self.host = host
         self.port = port
         self.http2 = http2
@@ -115,27 +128,48 @@ class Server:
 
     def serve(self, *, task_status: Any = SyncTaskStatus.IGNORED) -> None:
         """Listen and serve until ``shutdown``; reports the bound address when listening."""
-        if self.uds is not None:
+        if self.fd is not None:
+            listener = self.network.listen_fd(self.fd, self.backlog)
+        elif self.uds is not None:
             listener = self.network.listen_unix(self.uds, self.backlog)
         else:
             listener = self.network.listen_tcp(self.host, self.port, self.backlog)
         self._listener = listener
         self.address = listener.address
+        lifespan = getattr(self.app, "lifespan", None)
+        startup_error: Exception | None = None
         try:
             with SyncTaskGroup() as task_group:
                 self._task_group = task_group
                 self._workers = SyncWorkerPool(task_group.start_soon, self.limits.max_workers)
                 self._parker = SyncParker(task_group.start_soon)
+                span = None
                 try:
-                    task_status.started(self.address)
-                    self._accept_loop(listener, task_group)
-                    self._stopped.wait()
+                    if lifespan is not None:
+                        # The app's own start-up (an ASGI app's lifespan, say): it may
+                        # run tasks beside the server, and a failure stops the server
+                        # before it takes a request.
+                        try:
+                            span = lifespan(task_group.start_soon)
+                            span.__enter__()
+                        except Exception as exc:
+                            startup_error, span = exc, None
+                            task_group.cancel()
+                    if startup_error is None:
+                        task_status.started(self.address)
+                        self._accept_loop(listener, task_group)
+                        self._stopped.wait()
                 finally:
                     self._parker.close()
                     self._workers.close()
+                    if span is not None:
+                        with SyncShield(self.lifespan_timeout):
+                            span.__exit__(None, None, None)
         finally:
             self._task_group = None
             listener.close()
+        if startup_error is not None:
+            raise startup_error  # as itself, not wrapped by the task group
 
     def serve_forever(self) -> None:
         """Serve until ``shutdown`` is called (from another thread)."""
