@@ -214,3 +214,26 @@ async def test_root_path_is_part_of_the_scope() -> None:
     assert scope["client"][0] == "127.0.0.1"
     with pytest.raises(hyperpy.HTTPError):
         raise hyperpy.HTTPError("sanity")
+
+
+async def test_a_reset_stream_cancels_its_app() -> None:
+    ended: list[str] = []
+
+    async def slow(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        try:
+            await trio.sleep(10)
+        finally:
+            ended.append("cancelled")
+
+    async with (
+        AsyncServer(ASGIAdapter(slow, lifespan="off"), port=0) as server,
+        AsyncClient(http2_prior_knowledge=True) as client,
+    ):
+        with trio.move_on_after(0.2):
+            await client.get(server.url + "/")
+        with trio.fail_after(5):
+            while not ended:
+                await trio.sleep(0.01)
+    assert ended == ["cancelled"]

@@ -203,7 +203,13 @@ class _HTTPExchange:
         if spawn is None:
             raise RuntimeError("ASGIAdapter must be served by hyperpy.AsyncServer")
         spawn(self._run_app)
-        await self._wait_started()
+        try:
+            await self._wait_started()
+        except BaseException:
+            # The handler was cancelled (the client reset its stream): so is the app.
+            self.disconnected.set()
+            self.scope.cancel()
+            raise
         if not self.started.is_set():
             return self._failure()
         response = Response(
