@@ -104,11 +104,20 @@ def server_specs() -> list[ServerSpec]:
     specs = [
         ServerSpec(
             "hyperpy Server (threads)",
-            lambda port: [py, "-m", "hyperpy", "serve", "--sync", "--port", str(port)],
+            lambda port: [
+                py,
+                "-m",
+                "hyperpy",
+                "serve",
+                "--sync",
+                "--no-access-log",
+                "--port",
+                str(port),
+            ],
         ),
         ServerSpec(
             "hyperpy AsyncServer (trio)",
-            lambda port: [py, "-m", "hyperpy", "serve", "--port", str(port)],
+            lambda port: [py, "-m", "hyperpy", "serve", "--no-access-log", "--port", str(port)],
         ),
         ServerSpec(
             "hypercorn (trio worker)",

@@ -64,7 +64,8 @@ def main() -> int:
     parser.add_argument("--every", type=float, default=10.0, help="RSS sample interval")
     args = parser.parse_args()
 
-    command = [sys.executable, "-m", "hyperpy", "serve", "--port", "0"]
+    # No access log: this reads only the server's first line from a pipe.
+    command = [sys.executable, "-m", "hyperpy", "serve", "--port", "0", "--no-access-log"]
     if args.world == "threads":
         command.append("--sync")
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)

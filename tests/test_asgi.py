@@ -237,3 +237,35 @@ async def test_a_reset_stream_cancels_its_app() -> None:
             while not ended:
                 await trio.sleep(0.01)
     assert ended == ["cancelled"]
+
+
+async def test_lifespan_shutdown_runs_when_the_grace_runs_out() -> None:
+    events: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].split(".")[1]
+                events.append(kind)
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        await trio.sleep(10)  # a request still running when the grace ends
+
+    server = AsyncServer(ASGIAdapter(app), port=0)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        async with AsyncClient() as client:
+            nursery.start_soon(_swallow, client.get(server.url + "/"))
+            await trio.sleep(0.2)
+            with trio.fail_after(5):
+                await server.shutdown(grace=0.2)
+    assert events == ["startup", "shutdown"]
+
+
+async def _swallow(request: Any) -> None:
+    try:
+        await request
+    except hyperpy.HTTPError:
+        pass  # the server cut the request when its grace ran out

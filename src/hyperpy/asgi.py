@@ -95,11 +95,15 @@ class ASGIAdapter:
         to_server, server_inbox = trio.open_memory_channel[Message](2)
         finished = trio.Event()
         failure: list[BaseException] = []
+        # Shielded: a server that runs out of grace cancels its tasks, but the app's
+        # shutdown must still run (it is cancelled below only if it overstays).
+        protected = trio.CancelScope(shield=True)
 
         async def run() -> None:
             scope = {"type": "lifespan", "asgi": _ASGI, "state": self.state}
             try:
-                await self.app(scope, app_inbox.receive, to_server.send)
+                with protected:
+                    await self.app(scope, app_inbox.receive, to_server.send)
             except BaseException as exc:
                 failure.append(exc)
                 if not isinstance(exc, Exception):
@@ -110,7 +114,11 @@ class ASGIAdapter:
 
         spawn(run)
         await to_app.send({"type": "lifespan.startup"})
-        reply = await self._lifespan_reply(server_inbox, failure, "startup")
+        try:
+            reply = await self._lifespan_reply(server_inbox, failure, "startup")
+        except BaseException:
+            protected.cancel()
+            raise
         if reply is None:
             yield  # the app does not speak lifespan ("auto")
             return
@@ -122,6 +130,7 @@ class ASGIAdapter:
                 await to_app.send({"type": "lifespan.shutdown"})
                 await self._lifespan_reply(server_inbox, failure, "shutdown")
                 await finished.wait()
+            protected.cancel()  # an app still in its shutdown after 30 s is stopped
 
     async def _lifespan_reply(
         self,
@@ -154,8 +163,9 @@ class ASGIAdapter:
     def _scope(self, request: Request, kind: str) -> Scope:
         url = request.url
         path = unquote(url.path)
-        if self.root_path and not path.startswith(self.root_path):
-            path = self.root_path + path
+        root = self.root_path
+        if root and path != root and not path.startswith(root + "/"):
+            path = root + path  # a proxy that stripped the prefix (not /application for /app)
         secure = url.scheme == "https"
         return {
             "type": kind,

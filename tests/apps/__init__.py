@@ -1,0 +1,1 @@
+"""Apps the command line tests serve with ``hyperpy serve tests.apps.MODULE:ATTR``."""
