@@ -18,6 +18,7 @@ from ..._core.build import QueryTypes, build_request, is_replayable, rewind
 from ..._core.cookies import Cookies, CookieTypes
 from ..._core.deadline import Deadline, StepLimits, step_limits
 from ..._core.decoders import accept_encoding, decoder_for
+from ..._core.engine import choose as choose_engine
 from ..._core.multipart import RequestData, RequestFiles
 from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to_proxy
 from ..._core.redirects import REDIRECT_STATUSES, next_request
@@ -101,6 +102,8 @@ class AsyncClient:
       at ``max_decompression_ratio``.
     - ``network``: the OS's sockets by default, or a ``hyperpy.testing``
       memory network.
+    - ``engine``: the HTTP/1.1 parser, "h11" or "zttp" (``hyperpy[fast]``);
+      by default ``HYPERPY_ENGINE``, else the fastest installed.
 
     One client may be shared by many concurrent tasks.
     """
@@ -133,8 +136,10 @@ class AsyncClient:
         keepalive_expiry: float | None = 90.0,
         h2_settings: H2Settings = H2Settings(),
         network: AsyncNetwork | None = None,
+        engine: str | None = None,
     ) -> None:
         self.timeout = to_timeout(timeout)
+        self.engine = choose_engine(engine)
         self.auth = to_auth(auth)
         self.params = params
         self.headers = Headers(
@@ -181,6 +186,7 @@ class AsyncClient:
             "max_keepalive": max_keepalive_connections,
             "keepalive_expiry": keepalive_expiry,
             "retry": self.retries,
+            "engine": self.engine,
         }
         self._network = network if network is not None else AsyncSocketNetwork()
         self._background = AsyncBackgroundTasks()
@@ -501,7 +507,14 @@ class AsyncClient:
             # Its own ALPN: a WebSocket opens over HTTP/1.1 even where h2 is offered.
             tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
         ws = await open_websocket(
-            self._network, pool._route, tls, request, subprotocols, max_message_size, limits
+            self._network,
+            pool._route,
+            tls,
+            request,
+            subprotocols,
+            max_message_size,
+            limits,
+            self.engine,
         )
         try:
             yield ws

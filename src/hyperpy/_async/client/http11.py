@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from ..._backends import AsyncClock, AsyncShield, AsyncStream
 from ..._core.deadline import StepLimits
+from ..._core.engine import h1_client
 from ..._core.h1 import (
     CLOSED,
     NEED_DATA,
     Data,
     EndOfMessage,
     Fields,
-    H1Client,
     ResponseHead,
     body_framing,
 )
@@ -44,7 +44,9 @@ class AsyncHTTP11Connection:
 
     multiplexed = False
 
-    def __init__(self, stream: AsyncStream, *, proxy: Proxy | None = None) -> None:
+    def __init__(
+        self, stream: AsyncStream, *, proxy: Proxy | None = None, engine: str = "h11"
+    ) -> None:
         self._stream = stream
         # Through an HTTP forward proxy: absolute-form targets, and the proxy's headers.
         self._proxy_headers: list[tuple[bytes, bytes]] | None = None
@@ -55,7 +57,7 @@ class AsyncHTTP11Connection:
             if authorization is not None:
                 fields.append((b"proxy-authorization", authorization))
             self._proxy_headers = fields
-        self._h1 = H1Client()
+        self._h1 = h1_client(engine)
         self._closed = False
         self._trailers: Fields | None = None
         self.requests = 0  # exchanges started here; >0 means the connection was reused

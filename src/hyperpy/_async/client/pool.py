@@ -46,8 +46,10 @@ class AsyncConnectionPool:
         task_group: AsyncTaskGroup | None,
         retry: Retry = Retry(),
         route: Route = Route(),
+        engine: str = "h11",
     ) -> None:
         self._network = network
+        self._engine = engine
         self._route = route
         self._retry = retry
         self._ssl_context = ssl_context
@@ -143,8 +145,8 @@ class AsyncConnectionPool:
             use_h2 = self._prior_knowledge and not route.forwards
         if not use_h2:
             if route.forwards and origin[0] == "http":
-                return AsyncHTTP11Connection(stream, proxy=route.proxy)
-            return AsyncHTTP11Connection(stream)
+                return AsyncHTTP11Connection(stream, proxy=route.proxy, engine=self._engine)
+            return AsyncHTTP11Connection(stream, engine=self._engine)
         if self._task_group is None:
             await stream.aclose()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")

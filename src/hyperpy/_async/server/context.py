@@ -24,6 +24,7 @@ class AsyncServerContext(Protocol):
     h2_settings: H2Settings
     http2: bool  # HTTP/2 is served (so an h2c upgrade may be accepted)
     access_log: bool  # write a line per answered request (see _core/access_log.py)
+    engine: str  # the HTTP/1.1 parser engine (see _core/engine.py)
 
     @property
     def parks(self) -> bool:

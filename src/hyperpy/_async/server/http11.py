@@ -10,12 +10,12 @@ from typing import Literal
 from ..._backends import AsyncClock, AsyncStream
 from ..._config import ServerLimits
 from ..._core import access_log
+from ..._core.engine import h1_server
 from ..._core.h1 import (
     NEED_DATA,
     Data,
     EndOfMessage,
     Fields,
-    H1Server,
     RequestHead,
     RequestRejected,
 )
@@ -60,7 +60,7 @@ class AsyncServerHTTP11Connection:
         self._context = context
         self._stream = stream
         self._limits: ServerLimits = context.limits
-        self._h1 = H1Server(context.limits)
+        self._h1 = h1_server(context.engine, context.limits)
         if initial:  # b"" would mean the end of the stream
             self._h1.receive(initial)
         self._scheme = "https" if stream.is_tls else "http"

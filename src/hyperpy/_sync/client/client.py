@@ -19,6 +19,7 @@ from ..._core.build import QueryTypes, build_request, is_replayable, rewind
 from ..._core.cookies import Cookies, CookieTypes
 from ..._core.deadline import Deadline, StepLimits, step_limits
 from ..._core.decoders import accept_encoding, decoder_for
+from ..._core.engine import choose as choose_engine
 from ..._core.multipart import RequestData, RequestFiles
 from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to_proxy
 from ..._core.redirects import REDIRECT_STATUSES, next_request
@@ -102,6 +103,8 @@ class Client:
       at ``max_decompression_ratio``.
     - ``network``: the OS's sockets by default, or a ``hyperpy.testing``
       memory network.
+    - ``engine``: the HTTP/1.1 parser, "h11" or "zttp" (``hyperpy[fast]``);
+      by default ``HYPERPY_ENGINE``, else the fastest installed.
 
     One client may be shared by many concurrent threads.
     """
@@ -134,8 +137,10 @@ class Client:
         keepalive_expiry: float | None = 90.0,
         h2_settings: H2Settings = H2Settings(),
         network: SyncNetwork | None = None,
+        engine: str | None = None,
     ) -> None:
         self.timeout = to_timeout(timeout)
+        self.engine = choose_engine(engine)
         self.auth = to_auth(auth)
         self.params = params
         self.headers = Headers(
@@ -182,6 +187,7 @@ class Client:
             "max_keepalive": max_keepalive_connections,
             "keepalive_expiry": keepalive_expiry,
             "retry": self.retries,
+            "engine": self.engine,
         }
         self._network = network if network is not None else SyncSocketNetwork()
         self._background = SyncBackgroundTasks()
@@ -502,7 +508,14 @@ class Client:
             # Its own ALPN: a WebSocket opens over HTTP/1.1 even where h2 is offered.
             tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
         ws = open_websocket(
-            self._network, pool._route, tls, request, subprotocols, max_message_size, limits
+            self._network,
+            pool._route,
+            tls,
+            request,
+            subprotocols,
+            max_message_size,
+            limits,
+            self.engine,
         )
         try:
             yield ws

@@ -47,8 +47,10 @@ class SyncConnectionPool:
         task_group: SyncTaskGroup | None,
         retry: Retry = Retry(),
         route: Route = Route(),
+        engine: str = "h11",
     ) -> None:
         self._network = network
+        self._engine = engine
         self._route = route
         self._retry = retry
         self._ssl_context = ssl_context
@@ -140,8 +142,8 @@ class SyncConnectionPool:
             use_h2 = self._prior_knowledge and not route.forwards
         if not use_h2:
             if route.forwards and origin[0] == "http":
-                return SyncHTTP11Connection(stream, proxy=route.proxy)
-            return SyncHTTP11Connection(stream)
+                return SyncHTTP11Connection(stream, proxy=route.proxy, engine=self._engine)
+            return SyncHTTP11Connection(stream, engine=self._engine)
         if self._task_group is None:
             stream.close()
             raise RuntimeError("HTTP/2 needs the client opened as a context manager")

@@ -8,7 +8,8 @@ import ssl
 
 from ..._backends import SyncNetwork, SyncShield
 from ..._core.deadline import StepLimits
-from ..._core.h1 import NEED_DATA, H1Client, ResponseHead
+from ..._core.engine import h1_client
+from ..._core.h1 import NEED_DATA, ResponseHead
 from ..._core.websocket import WebSocketProtocol, check_accept, new_key, request_fields
 from ..._exceptions import RemoteProtocolError, WebSocketHandshakeError
 from ..._models import Request
@@ -24,13 +25,14 @@ def open_websocket(
     subprotocols: list[str] | None,
     max_message_size: int,
     limits: StepLimits,
+    engine: str = "h11",
 ) -> WebSocket:
     """Connect, send ``request`` as the opening handshake, and return the WebSocket."""
     url = request.url
     stream = open_stream(network, route, url.origin, tls, limits.connect)
     try:
         key = new_key()
-        h1 = H1Client()
+        h1 = h1_client(engine)
         target = (str(url) if route.forwards and url.scheme == "http" else url.target).encode()
         fields = request.headers.raw + request_fields(key, subprotocols)
         stream.send_all(h1.start_request(b"GET", target, fields), limits.write)

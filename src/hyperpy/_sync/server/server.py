@@ -25,6 +25,7 @@ from ..._backends import (
     SyncWorkerPool,
 )
 from ..._config import H2Settings, ServerLimits
+from ..._core.engine import choose as choose_engine
 from ..._core.h2 import PREFACE
 from ..._core.idle import IdleTable
 from ..._exceptions import ReadError, TransportError
@@ -57,7 +58,9 @@ class Server:
     network. ``uds`` listens on that Unix domain socket path instead of
     ``host``/``port``, and ``fd`` on an already listening socket (inherited from
     a supervisor, say). ``access_log`` logs a line per request to the
-    ``hyperpy.access`` logger (see docs/server.md for the format).
+    ``hyperpy.access`` logger (see docs/server.md for the format). ``engine`` is
+    the HTTP/1.1 parser: "h11" or "zttp" (``hyperpy[fast]``); by default
+    ``HYPERPY_ENGINE``, else the fastest installed.
 
     If ``app`` has a ``lifespan`` attribute, it is called with a function that
     starts a task beside the server, and must return an async context manager:
@@ -83,8 +86,10 @@ class Server:
         uds: str | None = None,
         fd: int | None = None,
         access_log: bool = False,
+        engine: str | None = None,
     ) -> None:
         self.app = app
+        self.engine = choose_engine(engine)
         self.uds = uds
         self.fd = fd
         self.access_log = access_log
