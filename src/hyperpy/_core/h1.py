@@ -13,6 +13,7 @@ holds whichever engine parses underneath.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Union
@@ -27,6 +28,8 @@ from .h2 import upgrade_settings_valid
 
 Fields = list[tuple[bytes, bytes]]
 _H2C_UPGRADE = ((b"connection", b"Upgrade"), (b"upgrade", b"h2c"))
+# RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
+_REASON = re.compile(rb"[\t \x21-\x7e\x80-\xff]+")
 
 _CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
@@ -220,7 +223,11 @@ class H1Client:
 
     def start_request(self, method: bytes, target: bytes, headers: Fields) -> bytes:
         """The request head."""
-        return _join(self._send(h11.Request(method=method, target=target, headers=headers)))
+        try:
+            request = h11.Request(method=method, target=target, headers=headers)
+        except h11.LocalProtocolError as exc:  # e.g. no Host: hyperpy's error, not h11's
+            raise LocalProtocolError(str(exc)) from exc
+        return _join(self._send(request))
 
     def body(self, data: bytes) -> list[bytes]:
         """The framed pieces of a request-body chunk, small ones joined (the data
@@ -423,6 +430,9 @@ class H1Server:
         now: float | None = None,
     ) -> bytes:
         """Response head; adds Date, Server, framing and (when closing) Connection: close."""
+        if reason and not _REASON.fullmatch(reason):
+            # h11 writes the reason as given: CR/LF in it would inject header fields.
+            raise LocalProtocolError(f"invalid reason phrase {reason[:40]!r}")
         fields = [(n, v) for n, v in headers if n not in _CONNECTION_SPECIFIC]
         names = {n for n, _ in fields}
         if b"date" not in names:
@@ -437,11 +447,14 @@ class H1Server:
         self._chunked = (b"transfer-encoding", b"chunked") in fields
         if self._closing:
             fields.append((b"connection", b"close"))
-        return _join(
-            self._conn.send_with_data_passthrough(
-                h11.Response(status_code=status, headers=fields, reason=reason)
+        try:
+            return _join(
+                self._conn.send_with_data_passthrough(
+                    h11.Response(status_code=status, headers=fields, reason=reason)
+                )
             )
-        )
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from exc
 
     def body(self, data: bytes) -> list[bytes]:
         """The framed pieces of a response-body chunk, small ones joined (HEAD
@@ -489,8 +502,8 @@ class H1Server:
             return b"".join(
                 self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
             )
-        except h11.LocalProtocolError:
-            return b""
+        except (h11.LocalProtocolError, LocalProtocolError):
+            return b""  # a response is already under way: only closing is left
 
     def wants_h2c(self, headers: Fields) -> bytes | None:
         """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
@@ -535,5 +548,6 @@ class H1Server:
         conn = self._conn
         if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._closing:
             conn.start_next_cycle()
+            self._head = False  # the next request is not known to be a HEAD yet
             return True
         return False
