@@ -307,7 +307,96 @@ class RequestRejected(Exception):
     detail: str
 
 
-class H1Server:
+class _ServerWriting:
+    """What both engines' server sides build the same way from their own
+    ``start_response``/``body``/``end_response``: whole responses, error responses,
+    and the h2c upgrade check."""
+
+    __slots__ = ()
+    _head: bool
+    _closing: bool
+
+    @property
+    def trailers_allowed(self) -> bool:
+        raise NotImplementedError
+
+    def start_response(
+        self,
+        status: int,
+        headers: Iterable[tuple[bytes, bytes]],
+        length: int | None,
+        reason: bytes = b"",
+        now: float | None = None,
+    ) -> bytes:
+        raise NotImplementedError
+
+    def body(self, data: bytes) -> list[bytes]:
+        raise NotImplementedError
+
+    def close_after_response(self) -> None:
+        raise NotImplementedError
+
+    def end_response(self, trailers: Fields | None = None) -> bytes:
+        raise NotImplementedError
+
+    def whole_response(
+        self,
+        status: int,
+        headers: Fields,
+        content: bytes,
+        reason: bytes = b"",
+        *,
+        trailers: Fields | None = None,
+    ) -> list[bytes]:
+        """The buffers that send a response whose body is in memory.
+
+        Trailers travel only with chunked framing, so a response that carries
+        them is chunked rather than given a Content-Length. The answer to HEAD
+        has the length of the body it does not carry, and no trailers.
+        """
+        if trailers and (self._head or not self.trailers_allowed):
+            trailers = None
+        head = self.start_response(
+            status, headers, len(content) if trailers is None else None, reason
+        )
+        pieces = [] if self._head or not content else self.body(content)
+        return _message(head, pieces, self.end_response(trailers), len(content))
+
+    def error_response(self, status: int, detail: str) -> bytes:
+        """A complete short error response that ends the connection."""
+        body = f"{status} {detail}\n".encode("latin-1", "replace")[:512]
+        self.close_after_response()
+        try:
+            return b"".join(
+                self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
+            )
+        except (h11.LocalProtocolError, LocalProtocolError):
+            return b""  # a response is already under way: only closing is left
+
+    def wants_h2c(self, headers: Fields) -> bytes | None:
+        """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
+
+        Only requests without a body are upgraded (RFC 9113 dropped h2c upgrade;
+        clients such as curl still send it, always with bodiless requests).
+        """
+        upgrade = settings = None
+        for name, value in headers:
+            if name == b"upgrade":
+                upgrade = value
+            elif name == b"http2-settings":
+                if settings is not None:
+                    return None  # more than one: no upgrade (RFC 7540 §3.2.1)
+                settings = value
+            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+                return None
+        if upgrade is None or settings is None:
+            return None
+        tokens = {t.strip().lower() for t in upgrade.split(b",")}
+        # A malformed value is not worth a switch: the request is served over HTTP/1.1.
+        return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
+
+
+class H1Server(_ServerWriting):
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
     __slots__ = ("_chunked", "_closing", "_conn", "_head", "_limits")
@@ -470,62 +559,6 @@ class H1Server:
         """End of the response body, with trailers if its framing can carry them."""
         fields = trailers if trailers and self._chunked and not self._head else []
         return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=fields)))
-
-    def whole_response(
-        self,
-        status: int,
-        headers: Fields,
-        content: bytes,
-        reason: bytes = b"",
-        *,
-        trailers: Fields | None = None,
-    ) -> list[bytes]:
-        """The buffers that send a response whose body is in memory.
-
-        Trailers travel only with chunked framing, so a response that carries
-        them is chunked rather than given a Content-Length. The answer to HEAD
-        has the length of the body it does not carry, and no trailers.
-        """
-        if trailers and (self._head or not self.trailers_allowed):
-            trailers = None
-        head = self.start_response(
-            status, headers, len(content) if trailers is None else None, reason
-        )
-        pieces = [] if self._head or not content else self.body(content)
-        return _message(head, pieces, self.end_response(trailers), len(content))
-
-    def error_response(self, status: int, detail: str) -> bytes:
-        """A complete short error response that ends the connection."""
-        body = f"{status} {detail}\n".encode("latin-1", "replace")[:512]
-        self._closing = True
-        try:
-            return b"".join(
-                self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
-            )
-        except (h11.LocalProtocolError, LocalProtocolError):
-            return b""  # a response is already under way: only closing is left
-
-    def wants_h2c(self, headers: Fields) -> bytes | None:
-        """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
-
-        Only requests without a body are upgraded (RFC 9113 dropped h2c upgrade;
-        clients such as curl still send it, always with bodiless requests).
-        """
-        upgrade = settings = None
-        for name, value in headers:
-            if name == b"upgrade":
-                upgrade = value
-            elif name == b"http2-settings":
-                if settings is not None:
-                    return None  # more than one: no upgrade (RFC 7540 §3.2.1)
-                settings = value
-            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-                return None
-        if upgrade is None or settings is None:
-            return None
-        tokens = {t.strip().lower() for t in upgrade.split(b",")}
-        # A malformed value is not worth a switch: the request is served over HTTP/1.1.
-        return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
 
     def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = _H2C_UPGRADE) -> bytes:
         """The 101 response that switches protocols (h2c by default; a WebSocket's

@@ -51,10 +51,10 @@ from .h1 import (
     ResponseHead,
     _message,
     _origin_form,
+    _ServerWriting,
     body_framing,
     coalesce,
 )
-from .h2 import upgrade_settings_valid
 
 __all__ = [
     "CLOSED",
@@ -632,7 +632,7 @@ _CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NEVER = 1 << 62  # an offset no stream reaches
 
 
-class H1Server:
+class H1Server(_ServerWriting):
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
     __slots__ = (
@@ -1158,62 +1158,6 @@ class H1Server:
         self._our = _DONE
         self._settle()
         return end
-
-    def whole_response(
-        self,
-        status: int,
-        headers: Fields,
-        content: bytes,
-        reason: bytes = b"",
-        *,
-        trailers: Fields | None = None,
-    ) -> list[bytes]:
-        """The buffers that send a response whose body is in memory.
-
-        Trailers travel only with chunked framing, so a response that carries
-        them is chunked rather than given a Content-Length. The answer to HEAD
-        has the length of the body it does not carry, and no trailers.
-        """
-        if trailers and (self._head or not self.trailers_allowed):
-            trailers = None
-        head = self.start_response(
-            status, headers, len(content) if trailers is None else None, reason
-        )
-        pieces = [] if self._head or not content else self.body(content)
-        return _message(head, pieces, self.end_response(trailers), len(content))
-
-    def error_response(self, status: int, detail: str) -> bytes:
-        """A complete short error response that ends the connection."""
-        body = f"{status} {detail}\n".encode("latin-1", "replace")[:512]
-        self._closing = True
-        try:
-            return b"".join(
-                self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
-            )
-        except LocalProtocolError:
-            return b""
-
-    def wants_h2c(self, headers: Fields) -> bytes | None:
-        """The HTTP2-Settings value if this request asks to upgrade to h2c and may.
-
-        Only requests without a body are upgraded (RFC 9113 dropped h2c upgrade;
-        clients such as curl still send it, always with bodiless requests).
-        """
-        upgrade = settings = None
-        for name, value in headers:
-            if name == b"upgrade":
-                upgrade = value
-            elif name == b"http2-settings":
-                if settings is not None:
-                    return None  # more than one: no upgrade (RFC 7540 §3.2.1)
-                settings = value
-            elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-                return None
-        if upgrade is None or settings is None:
-            return None
-        tokens = {t.strip().lower() for t in upgrade.split(b",")}
-        # A malformed value is not worth a switch: the request is served over HTTP/1.1.
-        return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
 
     def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = _H2C_UPGRADE) -> bytes:
         """The 101 response that switches protocols (h2c by default; a WebSocket's
