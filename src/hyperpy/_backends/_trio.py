@@ -58,10 +58,14 @@ class AsyncSocketStream:
         try:
             if timeout is None:
                 return bytes(await self._stream.receive_some(max_bytes))
-            with trio.fail_after(timeout):
-                return bytes(await self._stream.receive_some(max_bytes))
-        except trio.TooSlowError:
-            raise ReadTimeout(f"no data from the peer within {timeout} s") from None
+            # A bare cancel scope, not fail_after: that one is a generator-based
+            # context manager, and this runs for every read.
+            scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+            with scope:
+                data = await self._stream.receive_some(max_bytes)
+            if scope.cancelled_caught:
+                raise ReadTimeout(f"no data from the peer within {timeout} s")
+            return bytes(data)
         except (*_STREAM_ERRORS, ssl.SSLError) as exc:
             raise ReadError(f"receive failed: {exc!r}") from exc
 
@@ -71,10 +75,11 @@ class AsyncSocketStream:
             if timeout is None:
                 await self._stream.send_all(data)
                 return
-            with trio.fail_after(timeout):
+            scope = trio.CancelScope(deadline=trio.current_time() + timeout)
+            with scope:
                 await self._stream.send_all(data)
-        except trio.TooSlowError:
-            raise WriteTimeout(f"the peer did not take our data within {timeout} s") from None
+            if scope.cancelled_caught:
+                raise WriteTimeout(f"the peer did not take our data within {timeout} s")
         except (*_STREAM_ERRORS, ssl.SSLError) as exc:
             raise WriteError(f"send failed: {exc!r}") from exc
 
