@@ -50,6 +50,23 @@ _DISCARD_LIMIT = 1024 * 1024
 class AsyncServerHTTP11Connection:
     """Serves requests from one client connection until it closes or the server drains."""
 
+    # Slots: a server holds one per open connection, most of them idle.
+    __slots__ = (
+        "_busy",
+        "_client",
+        "_closed",
+        "_context",
+        "_first",
+        "_first_head_at",
+        "_h1",
+        "_limits",
+        "_scheme",
+        "_stream",
+        "_switched",
+        "_upgrade",
+        "idle_deadline",
+    )
+
     def __init__(
         self,
         context: AsyncServerContext,
