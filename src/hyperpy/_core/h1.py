@@ -307,6 +307,39 @@ class RequestRejected(Exception):
     detail: str
 
 
+def check_request_head(limits: ServerLimits, request: RequestHead) -> RequestHead:
+    """hyperpy's rules for a request head, whatever engine parsed it; returns the
+    head with its target in origin form, or raises ``RequestRejected``."""
+    if not request.http_version.startswith(b"1."):
+        raise RequestRejected(505, "only HTTP/1.x is served here")
+    if len(request.target) > limits.max_target_bytes:
+        raise RequestRejected(414, "request target too long")
+    if len(request.headers) > limits.max_header_count:
+        raise RequestRejected(431, "too many header fields")
+    # The engine bounds only heads still incomplete; one that arrived whole in a
+    # single read is measured here (a lower bound of its raw size: optional
+    # whitespace aside).
+    size = len(request.method) + len(request.target) + 12
+    lengths = transfer_codings = 0
+    for name, value in request.headers:
+        size += len(name) + len(value) + 4
+        if name == b"content-length":
+            lengths += 1
+        elif name == b"transfer-encoding":
+            transfer_codings += 1
+    if size > limits.max_head_bytes:
+        raise RequestRejected(431, "request head too large")
+    if transfer_codings and lengths:
+        # Request smuggling: a front end that frames by Content-Length and a back
+        # end that frames by Transfer-Encoding (or the reverse) disagree on where
+        # the next request starts. RFC 9112 §6.1 allows rejecting it, and the
+        # connection must close after the response either way (§6.3).
+        raise RequestRejected(400, "both Content-Length and Transfer-Encoding: ambiguous framing")
+    if request.method == b"CONNECT":
+        raise RequestRejected(501, "CONNECT (tunnelling) is not supported here")
+    return _origin_form(request)
+
+
 class _ServerWriting:
     """What both engines' server sides build the same way from their own
     ``start_response``/``body``/``end_response``: whole responses, error responses,
@@ -432,39 +465,7 @@ class H1Server(_ServerWriting):
         return event
 
     def _check_head(self, request: RequestHead) -> RequestHead:
-        """hyperpy's rules for a request head, whatever engine parsed it; returns the
-        head with its target in origin form."""
-        limits = self._limits
-        if not request.http_version.startswith(b"1."):
-            raise RequestRejected(505, "only HTTP/1.x is served here")
-        if len(request.target) > limits.max_target_bytes:
-            raise RequestRejected(414, "request target too long")
-        if len(request.headers) > limits.max_header_count:
-            raise RequestRejected(431, "too many header fields")
-        # The engine bounds only heads still incomplete; one that arrived whole in a
-        # single read is measured here (a lower bound of its raw size: optional
-        # whitespace aside).
-        size = len(request.method) + len(request.target) + 12
-        lengths = transfer_codings = 0
-        for name, value in request.headers:
-            size += len(name) + len(value) + 4
-            if name == b"content-length":
-                lengths += 1
-            elif name == b"transfer-encoding":
-                transfer_codings += 1
-        if size > limits.max_head_bytes:
-            raise RequestRejected(431, "request head too large")
-        if transfer_codings and lengths:
-            # Request smuggling: a front end that frames by Content-Length and a back
-            # end that frames by Transfer-Encoding (or the reverse) disagree on where
-            # the next request starts. RFC 9112 §6.1 allows rejecting it, and the
-            # connection must close after the response either way (§6.3).
-            raise RequestRejected(
-                400, "both Content-Length and Transfer-Encoding: ambiguous framing"
-            )
-        if request.method == b"CONNECT":
-            raise RequestRejected(501, "CONNECT (tunnelling) is not supported here")
-        return _origin_form(request)
+        return check_request_head(self._limits, request)
 
     @property
     def expects_100_continue(self) -> bool:

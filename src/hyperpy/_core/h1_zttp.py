@@ -53,6 +53,7 @@ from .h1 import (
     _origin_form,
     _ServerWriting,
     body_framing,
+    check_request_head,
     coalesce,
 )
 
@@ -263,29 +264,9 @@ def _h11_head(raw: bytes) -> RequestHead | RequestRejected | None:
 
 
 def _policy(limits: ServerLimits, request: RequestHead) -> RequestHead | RequestRejected:
-    """hyperpy's rules for a request head (``h1.H1Server._check_head``)."""
-    if not request.http_version.startswith(b"1."):
-        return RequestRejected(505, "only HTTP/1.x is served here")
-    if len(request.target) > limits.max_target_bytes:
-        return RequestRejected(414, "request target too long")
-    if len(request.headers) > limits.max_header_count:
-        return RequestRejected(431, "too many header fields")
-    size = len(request.method) + len(request.target) + 12
-    lengths = codings = 0
-    for name, value in request.headers:
-        size += len(name) + len(value) + 4
-        if name == b"content-length":
-            lengths += 1
-        elif name == b"transfer-encoding":
-            codings += 1
-    if size > limits.max_head_bytes:
-        return RequestRejected(431, "request head too large")
-    if codings and lengths:
-        return RequestRejected(400, "both Content-Length and Transfer-Encoding: ambiguous framing")
-    if request.method == b"CONNECT":
-        return RequestRejected(501, "CONNECT (tunnelling) is not supported here")
+    """hyperpy's rules for a request head (``h1.check_request_head``), as a value."""
     try:
-        return _origin_form(request)
+        return check_request_head(limits, request)
     except RequestRejected as rejected:
         return rejected
 
