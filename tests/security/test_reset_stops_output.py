@@ -73,7 +73,13 @@ def server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
 
 
 def test_output_stops_at_the_reset(server: tuple[str, int]) -> None:
+    afters = []
     for _ in range(5):
         before, after = cancel_a_download(server)
         assert before > 0
-        assert after < BOUND, f"{after} bytes came after the reset"
+        afters.append(after)
+    # Typically (the median) under the bound; and never anything like the whole
+    # body, even when a loaded machine starves the thread that reads the reset
+    # (once seen in CI on 2 busy cores: 3.4 MB of 16).
+    assert sorted(afters)[2] < BOUND, f"bytes after the reset: {afters}"
+    assert max(afters) < SIZE // 4, f"bytes after the reset: {afters}"
