@@ -1140,6 +1140,20 @@ def sync_clients(engines: list[str]) -> list[ClientSpec]:
     ]
 
 
+def asyncio_peers() -> list[ClientSpec]:
+    """The asyncio clients every async table compares with (besides aiohttp)."""
+    return [
+        ClientSpec(
+            "niquests AsyncSession (asyncio)", "niquests", "niquests", "asyncio",
+            niquests_async_client,
+        ),
+        ClientSpec(
+            "pyreqwest (asyncio, reference)", "pyreqwest", "pyreqwest", "asyncio",
+            pyreqwest_async_client,
+        ),
+    ]  # fmt: skip
+
+
 def async_clients(engines: list[str]) -> list[ClientSpec]:
     specs = [
         ClientSpec(
@@ -1151,20 +1165,7 @@ def async_clients(engines: list[str]) -> list[ClientSpec]:
         *specs,
         ClientSpec("httpx AsyncClient (trio)", "httpx", "httpx", "trio", httpx_async_client),
         ClientSpec("aiohttp (asyncio)", "aiohttp", "aiohttp", "asyncio", aiohttp_client),
-        ClientSpec(
-            "niquests AsyncSession (asyncio)",
-            "niquests",
-            "niquests",
-            "asyncio",
-            niquests_async_client,
-        ),
-        ClientSpec(
-            "pyreqwest (asyncio, reference)",
-            "pyreqwest",
-            "pyreqwest",
-            "asyncio",
-            pyreqwest_async_client,
-        ),
+        *asyncio_peers(),
     ]
 
 
@@ -1417,20 +1418,7 @@ def section_h2_client(settings: Settings, engines: list[str]) -> Table:
     specs = [
         ClientSpec("hyperpy AsyncClient (trio)", "hyperpy", "", "trio", hyperpy_async_client),
         ClientSpec("httpx AsyncClient (trio)", "httpx", "httpx,h2", "trio", httpx_async_client),
-        ClientSpec(
-            "niquests AsyncSession (asyncio)",
-            "niquests",
-            "niquests",
-            "asyncio",
-            niquests_async_client,
-        ),
-        ClientSpec(
-            "pyreqwest (asyncio, reference)",
-            "pyreqwest",
-            "pyreqwest",
-            "asyncio",
-            pyreqwest_async_client,
-        ),
+        *asyncio_peers(),
     ]
     with tempfile.TemporaryDirectory() as directory:
         tls = make_tls_files(directory)

@@ -349,6 +349,7 @@ def test_content_length_and_transfer_encoding_is_rejected(
     "coding",
     [
         b"Transfer-Encoding: gzip\r\n",
+        b"Transfer-Encoding: zip\r\n",  # an unknown coding
         b"Transfer-Encoding: identity\r\n",
         b"Transfer-Encoding: gzip, chunked\r\n",  # zttp would decode this one
         b"Transfer-Encoding: chunked, gzip\r\n",

@@ -30,7 +30,9 @@ def sync_app(request: Request) -> Response:
 async def async_app(request: Request) -> Response:
     if request.upgrade is None:
         return Response(426)
-    ws = await request.upgrade.accept_websocket()
+    ws = await request.upgrade.accept_websocket(
+        "echo" if "echo" in request.upgrade.subprotocols else None
+    )
     async for message in ws:
         await ws.send(message)
     return Response(200)
@@ -39,6 +41,7 @@ async def async_app(request: Request) -> Response:
 def _exchange_with_websockets(url: str) -> None:
     # compression=None: hyperpy does not negotiate permessage-deflate.
     with connect(url, subprotocols=["echo"], compression=None, open_timeout=5) as ws:
+        assert ws.subprotocol == "echo"
         ws.send("text ✓")
         assert ws.recv(timeout=5) == "text ✓"
         ws.send(b"\xff" * 100_000)

@@ -19,18 +19,19 @@ from .._models import Request
 
 logger = logging.getLogger("hyperpy.access")
 
-_last_second = -1
-_last_stamp = ""
+# (second, its text): one strftime per second, not per request. One tuple, swapped
+# whole, so that threads never pair one second with another's text.
+_cache = (-1, "")
 
 
 def _stamp(at: float) -> str:
-    # One strftime per second, not per request.
-    global _last_second, _last_stamp
+    global _cache
     second = int(at)
-    if second != _last_second:
-        _last_stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
-        _last_second = second
-    return _last_stamp
+    cached, text = _cache
+    if second != cached:
+        text = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
+        _cache = (second, text)
+    return text
 
 
 def _quoted(value: str | None) -> str:
@@ -48,16 +49,15 @@ def log_request(
     request: Request, status: int, sent: int, started_wall: float, duration: float
 ) -> None:
     """Write the line for ``request``, answered with ``status`` and ``sent`` body bytes."""
-    client = request.client[0] if request.client else "-"
-    version = "2" if request.http_version == "2" else request.http_version
+    client = request.client[0] if request.client and request.client[0] else "-"
     headers = request.headers
     logger.info(
         '%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %.4f',
-        client or "-",
+        client,
         _stamp(started_wall),
         request.method,
         _quoted(request.target),
-        version,
+        request.http_version,
         status,
         sent,
         _quoted(headers.get("referer")),

@@ -36,11 +36,11 @@ def build_request(
     files: RequestFiles | None = None,
 ) -> Request:
     """A ``Request`` with the client's defaults applied (its own values win)."""
-    if isinstance(url, URL) and base_url is None:
-        parsed = url  # as given: str() would drop its credentials
+    if isinstance(url, URL):
+        parsed = url  # absolute already (a base URL would not change it); str() would
+        # drop its credentials
     else:
-        target = url if isinstance(url, str) else str(url)
-        parsed = URL(join_url(base_url, target) if base_url is not None else target)
+        parsed = URL(join_url(base_url, url) if base_url is not None else url)
     query = _query(default_params, params) if default_params or params else ""
     if query:
         parsed = parsed.copy_with(query=merge_query(parsed.query, query))

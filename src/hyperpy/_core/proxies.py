@@ -130,6 +130,16 @@ class Proxy:
         token = base64.b64encode(f"{user}:{password}".encode())
         return b"Basic " + token
 
+    def request_fields(self) -> list[tuple[bytes, bytes]]:
+        """The fields every request to this proxy carries (in absolute form, or a
+        CONNECT): its ``headers`` and, with ``auth``, ``Proxy-Authorization``."""
+        extra = self.headers or {}
+        fields = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+        authorization = self.authorization()
+        if authorization is not None:
+            fields.append((b"proxy-authorization", authorization))
+        return fields
+
     def __repr__(self) -> str:
         # Never show the password.
         auth = "" if self.auth is None else f", auth=({self.auth[0]!r}, '***')"

@@ -4,6 +4,7 @@ decodes bodies and retries, over pooled connections (direct, Unix socket or prox
 from __future__ import annotations
 
 import os
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,13 @@ from ..._core.proxies import EnvProxies, Proxy, ProxyTypes, proxies_from_env, to
 from ..._core.redirects import REDIRECT_STATUSES, next_request
 from ..._core.retry import Retry
 from ..._core.websocket import MAX_MESSAGE_SIZE
-from ..._exceptions import ConnectError, ConnectTimeout, StreamConsumed, TooManyRedirects
+from ..._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    RequestNotProcessed,
+    StreamConsumed,
+    TooManyRedirects,
+)
 from ..._models import URL, ContentTypes, Headers, HeaderTypes, Request, Response
 from ..._tls import CertTypes, VerifyTypes, client_ssl_context
 from ..._types import AsyncEventHooks, AsyncRequestHook, AsyncResponseHook
@@ -177,6 +184,7 @@ class AsyncClient:
         # Built now, so that a missing CA file or certificate fails here, not at the
         # first https request (the default context is shared, so this is cheap).
         self._ssl_context = client_ssl_context(verify, self._alpn, cert)
+        self._h1_ssl_context: ssl.SSLContext | None = None  # WebSockets, https proxies
         self._pool_settings: dict[str, Any] = {
             "http1": http1,
             "http2": http2,
@@ -185,7 +193,6 @@ class AsyncClient:
             "max_connections": max_connections,
             "max_keepalive": max_keepalive_connections,
             "keepalive_expiry": keepalive_expiry,
-            "retry": self.retries,
             "engine": self.engine,
         }
         self._network = network if network is not None else AsyncSocketNetwork()
@@ -232,9 +239,14 @@ class AsyncClient:
     def _pool_for(self, proxy: Proxy | None) -> AsyncConnectionPool:
         pool = self._pools.get(proxy)
         if pool is None:
+            # (Two threads may both get here: setdefault keeps one pool per proxy.)
             proxy_tls = None
             if proxy is not None and proxy.scheme == "https":
-                proxy_tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
+                if self._h1_ssl_context is None:
+                    self._h1_ssl_context = client_ssl_context(
+                        self._verify, ("http/1.1",), self._cert
+                    )
+                proxy_tls = self._h1_ssl_context
             pool = AsyncConnectionPool(
                 network=self._network,
                 ssl_context=self._ssl_context,
@@ -246,7 +258,7 @@ class AsyncClient:
             )
             if self._closed:
                 pool._closed = True
-            self._pools[proxy] = pool
+            pool = self._pools.setdefault(proxy, pool)
         return pool
 
     def _route(self, url: URL) -> AsyncConnectionPool:
@@ -258,7 +270,7 @@ class AsyncClient:
             proxy = self._env.select(url.scheme, url.host, url.port)
         else:
             proxy = None
-        return self._pools.get(proxy) or self._pool_for(proxy)
+        return self._pool_for(proxy)
 
     # -- building -------------------------------------------------------------
 
@@ -410,6 +422,11 @@ class AsyncClient:
             rewind(request)
             try:
                 response = await self._send_once(request, limits)
+            except RequestNotProcessed as exc:
+                # The server did not process it: send it again at once if the policy
+                # allows (it raises the caller's error when not).
+                retry = retry.increment(method, exc, replayable=is_replayable(request))
+                continue
             except (ConnectError, ConnectTimeout) as exc:
                 retry = retry.increment_connect(method, exc)
                 if not await self._backoff(retry.sleep_time(None, time.time()), limits):
@@ -422,14 +439,11 @@ class AsyncClient:
                 return response
             if not is_replayable(request):
                 return response
-            try:
-                retry = retry.increment_status(method, response.status)
-            except Exception:
-                return response  # attempts exhausted: the caller sees the last answer
+            retry = retry.increment_status(method, response.status)  # one is left
             wait = retry.sleep_time(response.headers.get("retry-after"), time.time())
             if isinstance(limits, Deadline) and wait >= limits.left():
                 return response  # no time left to try again
-            await response.aclose()
+            await self._discard(response)  # a small body: the connection stays usable
             await self._backoff(wait, limits)
 
     @staticmethod
@@ -505,7 +519,9 @@ class AsyncClient:
         tls = None
         if request.url.scheme == "https":
             # Its own ALPN: a WebSocket opens over HTTP/1.1 even where h2 is offered.
-            tls = client_ssl_context(self._verify, ("http/1.1",), self._cert)
+            if self._h1_ssl_context is None:
+                self._h1_ssl_context = client_ssl_context(self._verify, ("http/1.1",), self._cert)
+            tls = self._h1_ssl_context
         ws = await open_websocket(
             self._network,
             pool._route,

@@ -106,12 +106,7 @@ async def _receive(stream: AsyncStream, left: _Limit, what: str) -> bytes:
 
 
 async def _tunnel(stream: AsyncStream, proxy: Proxy, host: str, port: int, left: _Limit) -> None:
-    extra = proxy.headers or {}
-    headers = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
-    authorization = proxy.authorization()
-    if authorization is not None:
-        headers.append((b"proxy-authorization", authorization))
-    await stream.send_all(connect_request(host, port, headers), left.left())
+    await stream.send_all(connect_request(host, port, proxy.request_fields()), left.left())
     answer = TunnelResponse()
     while (rest := answer.feed(await _receive(stream, left, "CONNECT"))) is None:
         pass

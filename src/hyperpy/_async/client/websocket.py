@@ -32,8 +32,13 @@ async def open_websocket(
     try:
         key = new_key()
         h1 = h1_client(engine)
-        target = (str(url) if route.forwards and url.scheme == "http" else url.target).encode()
         fields = request.headers.raw + request_fields(key, subprotocols)
+        if route.proxy is not None and route.forwards and url.scheme == "http":
+            # Through an HTTP forward proxy: absolute form, with the proxy's fields.
+            target = str(url).encode()
+            fields += route.proxy.request_fields()
+        else:
+            target = url.target.encode()
         await stream.send_all(h1.start_request(b"GET", target, fields), limits.write)
         await stream.send_all(h1.end_request(), limits.write)
         while True:

@@ -115,8 +115,9 @@ class AsyncServer:
         self._all_closed = AsyncEvent()  # no connection is open
         self._all_closed.set()
         self._slots = AsyncSemaphore(limits.max_connections)
-        self._workers = AsyncWorkerPool(lambda *args: None, 1)  # real ones while serving
-        self._parker = AsyncParker(lambda *args: None)
+        # Made while serving (a blocking parker opens a pipe and a selector thread).
+        self._workers: AsyncWorkerPool | None = None
+        self._parker: AsyncParker | None = None
         self._stopped = AsyncEvent()
         self._draining = False
 
@@ -165,7 +166,7 @@ class AsyncServer:
                         await self._stopped.wait()
                 finally:
                     self._parker.close()
-                    self._workers.close()
+                    self._workers.close()  # (a closed parker resumes at once)
                     if span is not None:
                         with AsyncShield(self.lifespan_timeout):
                             await span.__aexit__(None, None, None)
@@ -226,8 +227,9 @@ class AsyncServer:
     ) -> None:
         """Run ``start(fn, *args)``, once ``stream`` has bytes to read where idle
         connections are parked (the blocking world); at once where they are not."""
-        if self._parker.parks and not stream.is_readable():
-            self._parker.park(stream, deadline, start, fn, *args)
+        parker = self._parker
+        if parker is not None and parker.parks and not stream.is_readable():
+            parker.park(stream, deadline, start, fn, *args)
         else:
             start(fn, *args)
 
@@ -251,11 +253,11 @@ class AsyncServer:
     @property
     def parks(self) -> bool:
         """Idle connections give up their thread (the blocking world)."""
-        return self._parker.parks
+        return AsyncParker.parks
 
     async def _open(self, stream: AsyncStream, deadline: float | None) -> None:
         """A new connection: TLS and protocol detection, then serving it."""
-        if self._parker.parks and not stream.is_readable():
+        if AsyncParker.parks and not stream.is_readable():
             # Resumed at the idle deadline: the peer never sent a byte.
             await self._end(stream, None)
             return
@@ -291,6 +293,7 @@ class AsyncServer:
             outcome = await conn.run()
             if outcome is PARKED:
                 assert isinstance(conn, AsyncServerHTTP11Connection)
+                assert self._workers is not None and self._parker is not None  # made by serve
                 start = self._workers.start_soon
                 self._parker.park(stream, conn.idle_deadline, start, self._serve, conn)
                 ended = False

@@ -105,12 +105,7 @@ def _receive(stream: SyncStream, left: _Limit, what: str) -> bytes:
 
 
 def _tunnel(stream: SyncStream, proxy: Proxy, host: str, port: int, left: _Limit) -> None:
-    extra = proxy.headers or {}
-    headers = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
-    authorization = proxy.authorization()
-    if authorization is not None:
-        headers.append((b"proxy-authorization", authorization))
-    stream.send_all(connect_request(host, port, headers), left.left())
+    stream.send_all(connect_request(host, port, proxy.request_fields()), left.left())
     answer = TunnelResponse()
     while (rest := answer.feed(_receive(stream, left, "CONNECT"))) is None:
         pass

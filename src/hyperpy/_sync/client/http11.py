@@ -50,14 +50,7 @@ class SyncHTTP11Connection:
     ) -> None:
         self._stream = stream
         # Through an HTTP forward proxy: absolute-form targets, and the proxy's headers.
-        self._proxy_headers: list[tuple[bytes, bytes]] | None = None
-        if proxy is not None:
-            extra = proxy.headers or {}
-            fields = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
-            authorization = proxy.authorization()
-            if authorization is not None:
-                fields.append((b"proxy-authorization", authorization))
-            self._proxy_headers = fields
+        self._proxy_headers = None if proxy is None else proxy.request_fields()
         self._h1 = h1_client(engine)
         self._closed = False
         self._trailers: Fields | None = None

@@ -15,11 +15,9 @@ from ..._backends import (
     SyncTaskGroup,
 )
 from ..._config import H2Settings
-from ..._core.build import is_replayable, rewind
 from ..._core.deadline import StepLimits
 from ..._core.pool import CONNECT, USE, Origin, PoolCore
-from ..._core.retry import Retry
-from ..._exceptions import ClientClosed, PoolTimeout, RequestNotProcessed
+from ..._exceptions import ClientClosed, PoolTimeout
 from ..._models import Request, Response
 from ..waitlist import SyncWaitList
 from .connect import Route, open_stream
@@ -45,14 +43,12 @@ class SyncConnectionPool:
         max_keepalive: int | None,
         keepalive_expiry: float | None,
         task_group: SyncTaskGroup | None,
-        retry: Retry = Retry(),
         route: Route = Route(),
         engine: str = "h11",
     ) -> None:
         self._network = network
         self._engine = engine
         self._route = route
-        self._retry = retry
         self._ssl_context = ssl_context
         self._http1 = http1
         self._http2 = http2
@@ -75,17 +71,11 @@ class SyncConnectionPool:
     def handle_request(self, request: Request, timeout: StepLimits) -> Response:
         """Send ``request`` over a pooled connection; return once the head arrived."""
         origin = self._route.pool_origin(request.url.origin)
-        may_multiplex = self._may_multiplex(origin)
-        retry = self._retry
-        while True:
-            conn = self._acquire(origin, may_multiplex, timeout)
-            try:
-                return conn.handle_request(request, timeout, self._release)
-            except RequestNotProcessed as exc:
-                # The server did not process it: send it again on another connection if
-                # the policy allows (it raises the caller's error when not).
-                retry = retry.increment(request.method, exc, replayable=is_replayable(request))
-                rewind(request)
+        conn = self._acquire(origin, self._may_multiplex(origin), timeout)
+        # RequestNotProcessed goes up to the client, whose one retry policy per
+        # request decides whether to send it again (on another connection: this
+        # one was released as not reusable).
+        return conn.handle_request(request, timeout, self._release)
 
     def _acquire(self, origin: Origin, may_multiplex: bool, timeout: StepLimits) -> Connection:
         deadline = None if timeout.pool is None else SyncClock.now() + timeout.pool

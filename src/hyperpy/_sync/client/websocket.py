@@ -33,8 +33,13 @@ def open_websocket(
     try:
         key = new_key()
         h1 = h1_client(engine)
-        target = (str(url) if route.forwards and url.scheme == "http" else url.target).encode()
         fields = request.headers.raw + request_fields(key, subprotocols)
+        if route.proxy is not None and route.forwards and url.scheme == "http":
+            # Through an HTTP forward proxy: absolute form, with the proxy's fields.
+            target = str(url).encode()
+            fields += route.proxy.request_fields()
+        else:
+            target = url.target.encode()
         stream.send_all(h1.start_request(b"GET", target, fields), limits.write)
         stream.send_all(h1.end_request(), limits.write)
         while True:

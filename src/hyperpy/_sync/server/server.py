@@ -116,8 +116,9 @@ class Server:
         self._all_closed = SyncEvent()  # no connection is open
         self._all_closed.set()
         self._slots = SyncSemaphore(limits.max_connections)
-        self._workers = SyncWorkerPool(lambda *args: None, 1)  # real ones while serving
-        self._parker = SyncParker(lambda *args: None)
+        # Made while serving (a blocking parker opens a pipe and a selector thread).
+        self._workers: SyncWorkerPool | None = None
+        self._parker: SyncParker | None = None
         self._stopped = SyncEvent()
         self._draining = False
 
@@ -166,7 +167,7 @@ class Server:
                         self._stopped.wait()
                 finally:
                     self._parker.close()
-                    self._workers.close()
+                    self._workers.close()  # (a closed parker resumes at once)
                     if span is not None:
                         with SyncShield(self.lifespan_timeout):
                             span.__exit__(None, None, None)
@@ -227,8 +228,9 @@ class Server:
     ) -> None:
         """Run ``start(fn, *args)``, once ``stream`` has bytes to read where idle
         connections are parked (the blocking world); at once where they are not."""
-        if self._parker.parks and not stream.is_readable():
-            self._parker.park(stream, deadline, start, fn, *args)
+        parker = self._parker
+        if parker is not None and parker.parks and not stream.is_readable():
+            parker.park(stream, deadline, start, fn, *args)
         else:
             start(fn, *args)
 
@@ -252,11 +254,11 @@ class Server:
     @property
     def parks(self) -> bool:
         """Idle connections give up their thread (the blocking world)."""
-        return self._parker.parks
+        return SyncParker.parks
 
     def _open(self, stream: SyncStream, deadline: float | None) -> None:
         """A new connection: TLS and protocol detection, then serving it."""
-        if self._parker.parks and not stream.is_readable():
+        if SyncParker.parks and not stream.is_readable():
             # Resumed at the idle deadline: the peer never sent a byte.
             self._end(stream, None)
             return
@@ -292,6 +294,7 @@ class Server:
             outcome = conn.run()
             if outcome is PARKED:
                 assert isinstance(conn, SyncServerHTTP11Connection)
+                assert self._workers is not None and self._parker is not None  # made by serve
                 start = self._workers.start_soon
                 self._parker.park(stream, conn.idle_deadline, start, self._serve, conn)
                 ended = False
