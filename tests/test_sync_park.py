@@ -175,3 +175,69 @@ def test_worker_pool_bounds_its_threads_and_reuses_them(group: SyncTaskGroup) ->
     assert most == 4
     assert len(threads) <= 4  # threads were reused, not one per job
     pool.close()
+
+
+def test_inline_work_runs_on_the_worker_that_saw_it_and_due_work_is_offloaded(
+    group: SyncTaskGroup,
+) -> None:
+    offloaded: list[str] = []
+
+    def offload(fn: object, *args: object) -> None:
+        offloaded.append(threading.current_thread().name)
+        fn(*args)  # type: ignore[operator]
+
+    parker = SyncParker(group.start_soon, 4, offload)
+    (client, server), (idle_client, idle_server) = (
+        _pair(SyncSocketNetwork()),
+        _pair(SyncSocketNetwork()),
+    )
+    try:
+        readable, due = Resumed(), Resumed()
+        start = time.monotonic()
+        parker.park(server, start + 10, None, readable)
+        parker.park(idle_server, start + 0.2, None, due)
+        client.send_all(b"x", 1.0)
+        assert readable.event.wait(2.0)
+        assert due.event.wait(2.0)
+        assert due.at is not None and due.at - start >= 0.15
+        # The readable one ran where it was seen, without a hand-off; only the due
+        # one went through the offload starter.
+        assert len(offloaded) == 1
+        assert readable.thread != threading.current_thread().name
+    finally:
+        parker.close()
+        for stream in (client, server, idle_client, idle_server):
+            stream.close()
+
+
+def test_workers_stay_within_max_workers(group: SyncTaskGroup) -> None:
+    parker = SyncParker(group.start_soon, 2)
+    pairs = [_pair(SyncSocketNetwork()) for _ in range(6)]
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    finished = threading.Semaphore(0)
+
+    def work() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        finished.release()
+
+    try:
+        for _, server in pairs:
+            parker.park(server, None, None, work)
+        for client, _ in pairs:
+            client.send_all(b"x", 1.0)
+        for _ in pairs:
+            assert finished.acquire(timeout=5.0)
+        assert most <= 2  # readable connections beyond the workers wait their turn
+    finally:
+        parker.close()
+        for client, server in pairs:
+            client.close()
+            server.close()

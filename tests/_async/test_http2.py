@@ -19,7 +19,16 @@ import h2.errors
 import pytest
 
 import hyperpy
-from hyperpy import AsyncClient, AsyncServer, H2Settings, Headers, Request, Response, Timeout
+from hyperpy import (
+    AsyncClient,
+    AsyncServer,
+    H2Settings,
+    Headers,
+    HTTPError,
+    Request,
+    Response,
+    Timeout,
+)
 from hyperpy._async.client.http2 import AsyncHTTP2Connection
 from hyperpy._async.server.http2 import AsyncServerHTTP2Connection
 from hyperpy._backends import AsyncClock, AsyncEvent, AsyncTaskGroup
@@ -275,6 +284,25 @@ async def test_alpn_falls_back_to_http11(
             response = await client.post(server.url + "/echo", content=b"over http/1.1")
             assert response.content == b"over http/1.1"
             assert client.connections_opened == 1
+
+
+async def test_h2_chosen_by_alpn_on_a_server_without_http2_is_refused_once_loudly(
+    server_ssl_context: ssl.SSLContext,
+    h2_client_ssl_context: ssl.SSLContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The context offers h2, the server does not speak it: a browser would get a
+    # protocol error from HTTP/1.1 bytes; the connection is closed instead, and the
+    # log says why (once, not per connection).
+    async with AsyncServer(app, port=0, ssl=server_ssl_context, http2=False) as server:
+        async with AsyncClient(
+            http2=True, verify=h2_client_ssl_context, timeout=CLIENT_TIMEOUT, retries=0
+        ) as client:
+            for _ in range(2):
+                with pytest.raises(HTTPError):
+                    await client.get(server.url + "/peer")
+    warnings = [r for r in caplog.records if "ALPN chose h2" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 async def test_alpn_picks_h2_when_offered(

@@ -20,7 +20,16 @@ import h2.errors
 import pytest
 
 import hyperpy
-from hyperpy import Client, H2Settings, Headers, Request, Response, Server, Timeout
+from hyperpy import (
+    Client,
+    H2Settings,
+    Headers,
+    HTTPError,
+    Request,
+    Response,
+    Server,
+    Timeout,
+)
 from hyperpy._backends import SyncClock, SyncEvent, SyncTaskGroup
 from hyperpy._sync.client.http2 import SyncHTTP2Connection
 from hyperpy._sync.server.http2 import SyncServerHTTP2Connection
@@ -274,6 +283,25 @@ def test_alpn_falls_back_to_http11(
             response = client.post(server.url + "/echo", content=b"over http/1.1")
             assert response.content == b"over http/1.1"
             assert client.connections_opened == 1
+
+
+def test_h2_chosen_by_alpn_on_a_server_without_http2_is_refused_once_loudly(
+    server_ssl_context: ssl.SSLContext,
+    h2_client_ssl_context: ssl.SSLContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The context offers h2, the server does not speak it: a browser would get a
+    # protocol error from HTTP/1.1 bytes; the connection is closed instead, and the
+    # log says why (once, not per connection).
+    with Server(app, port=0, ssl=server_ssl_context, http2=False) as server:
+        with Client(
+            http2=True, verify=h2_client_ssl_context, timeout=CLIENT_TIMEOUT, retries=0
+        ) as client:
+            for _ in range(2):
+                with pytest.raises(HTTPError):
+                    client.get(server.url + "/peer")
+    warnings = [r for r in caplog.records if "ALPN chose h2" in r.getMessage()]
+    assert len(warnings) == 1
 
 
 def test_alpn_picks_h2_when_offered(

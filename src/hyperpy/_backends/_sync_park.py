@@ -17,12 +17,13 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import selectors
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 logger = logging.getLogger("hyperpy.server")
 
@@ -82,7 +83,7 @@ class SyncWorkerPool:
 
 
 class _Parked:
-    __slots__ = ("args", "deadline", "done", "fd", "fn", "start", "stream")
+    __slots__ = ("args", "deadline", "done", "fd", "fn", "inline", "start", "stream")
 
     def __init__(
         self,
@@ -99,11 +100,204 @@ class _Parked:
         self.args = args
         self.fd: int | None = None
         self.done = False
+        self.inline = False
 
 
-class SyncParker:
-    """Watches parked connections on one selector thread; resumes each when it is
-    readable, closed, or its deadline has passed.
+class _EpollParker:
+    """Parks connections in an epoll set that its own worker threads wait on.
+
+    Each parked socket is armed one-shot: when it turns readable (or is closed from
+    another thread) the kernel wakes exactly one waiting worker, which runs the
+    connection's work itself and, once that parks again, goes back to waiting. No
+    thread stands between a readable socket and the worker that serves it, so a
+    request costs no extra thread switch nor GIL handoff, and re-arming is one
+    ``epoll_ctl`` from the thread that parks. A timer thread resumes connections
+    whose deadline passes, through ``start``. At most ``max_workers`` workers run;
+    beyond them, readable connections wait their turn in the kernel's ready list.
+    """
+
+    parks = True
+
+    _IDLE_EXIT = 30.0  # seconds a worker waits for a readable connection before it ends
+    _MASK = select.EPOLLIN | select.EPOLLONESHOT if hasattr(select, "EPOLLONESHOT") else 0
+
+    def __init__(
+        self, spawn: Starter, max_workers: int = 64, offload: Starter | None = None
+    ) -> None:
+        self._spawn = spawn
+        self._offload = offload or spawn  # runs deadline-resumed work off the timer thread
+        self._max = max(1, max_workers)
+        self._epoll = select.epoll()
+        self._lock = threading.Lock()
+        self._timer = threading.Condition(self._lock)
+        self._parked: dict[int, _Parked] = {}  # armed descriptors and their work
+        # One deadline per parked descriptor in the heap at most: a re-parked
+        # connection's later deadline is pushed only when its earlier one comes up.
+        self._deadlines: list[tuple[float, int]] = []  # (due, fd), a heap
+        self._due: dict[int, float] = {}  # fd -> its entry in the heap
+        self._timer_at = float("inf")  # when the timer thread wakes next
+        self._workers = 0
+        self._waiting = 0  # workers blocked in epoll_wait
+        self._closed = False
+        self._timing = True  # the timer thread runs: the last of them frees the set
+        # Written once, at close: level-triggered, so that every worker wakes.
+        self._stop_r, self._stop_w = os.pipe()
+        self._epoll.register(self._stop_r, select.EPOLLIN)
+        spawn(self._watch_deadlines)
+
+    def park(
+        self,
+        stream: Any,
+        deadline: float | None,
+        start: Starter | None,
+        fn: Callable[..., Any],
+        *args: Any,
+    ) -> None:
+        """Give up the thread: ``start(fn, *args)`` runs once ``stream`` is readable
+        or ``deadline`` (monotonic seconds) has passed. With ``start`` None, a
+        readable stream's ``fn`` runs right on the worker that saw it, and a due one's
+        through ``offload``."""
+        entry = _Parked(stream, deadline, start or self._offload, fn, args)
+        entry.inline = start is None
+        if not hasattr(stream, "watch"):
+            self._spawn(_watch_alone, entry)
+            return
+        fd = stream.watch()
+        if fd is None:  # closed meanwhile
+            entry.start(fn, *args)
+            return
+        entry.fd = fd
+        with self._lock:
+            if self._closed:
+                stream.unwatch()
+                closed = True
+            else:
+                closed = False
+                self._parked[fd] = entry
+                if deadline is not None and self._due.get(fd, deadline + 1.0) > deadline:
+                    self._due[fd] = deadline
+                    heapq.heappush(self._deadlines, (deadline, fd))
+                    if deadline < self._timer_at:
+                        self._timer.notify()
+                grow = self._waiting == 0 and self._workers < self._max
+                if grow:
+                    self._workers += 1
+        if closed:
+            entry.start(fn, *args)
+            return
+        try:
+            self._epoll.modify(fd, self._MASK)
+        except FileNotFoundError:  # first parked, or its earlier socket was closed
+            self._epoll.register(fd, self._MASK)
+        if grow:
+            self._spawn(self._work)
+
+    def _take(self, fd: int) -> _Parked | None:
+        """The work parked on ``fd``, no longer parked (None: taken already). Lock held."""
+        entry = self._parked.pop(fd, None)
+        if entry is not None:
+            entry.done = True
+        return entry
+
+    def _work(self) -> None:
+        poll = self._epoll.poll
+        stop = self._stop_r
+        while True:
+            with self._lock:
+                if self._closed:
+                    self._workers -= 1
+                    self._free_if_last()
+                    return
+                self._waiting += 1
+            try:
+                events = poll(self._IDLE_EXIT, 1)
+            except (OSError, ValueError):  # closed: the loop's next turn ends
+                events = []
+            with self._lock:
+                self._waiting -= 1
+                if not events or events[0][0] == stop:
+                    if not events and not self._closed and self._waiting:
+                        self._workers -= 1  # idle: others still wait, this one ends
+                        return
+                    continue
+                entry = self._take(events[0][0])
+            if entry is None:
+                continue  # resumed by its deadline meanwhile
+            entry.stream.unwatch()
+            try:
+                if entry.inline:
+                    entry.fn(*entry.args)
+                else:
+                    entry.start(entry.fn, *entry.args)
+            except Exception:  # the work's owner handles its own errors: a bug if here
+                logger.exception("work on a server thread failed")
+
+    def _watch_deadlines(self) -> None:
+        heap = self._deadlines
+        with self._lock:
+            while not self._closed:
+                now = time.monotonic()
+                due: list[_Parked] = []
+                while heap and heap[0][0] <= now:
+                    at, fd = heapq.heappop(heap)
+                    if self._due.get(fd) != at:
+                        continue  # superseded by an earlier deadline for the same fd
+                    entry = self._parked.get(fd)
+                    if entry is None:
+                        del self._due[fd]
+                    elif entry.deadline is not None and entry.deadline > now:
+                        self._due[fd] = entry.deadline  # re-parked since: its own turn
+                        heapq.heappush(heap, (entry.deadline, fd))
+                    else:
+                        del self._due[fd]
+                        due.append(self._take(fd))  # type: ignore[arg-type]
+                if due:
+                    self._lock.release()
+                    try:
+                        for entry in due:
+                            entry.stream.unwatch()
+                            entry.start(entry.fn, *entry.args)
+                    finally:
+                        self._lock.acquire()
+                    continue
+                self._timer_at = heap[0][0] if heap else float("inf")
+                self._timer.wait(None if not heap else max(0.0, heap[0][0] - now))
+            self._timing = False
+            self._free_if_last()
+
+    def _free_if_last(self) -> None:
+        """Once closed and neither a worker nor the timer is left: free the epoll set
+        and the pipe. Lock held."""
+        if self._closed and not self._timing and not self._workers:
+            self._epoll.close()
+            os.close(self._stop_r)
+            os.close(self._stop_w)
+
+    def close(self) -> None:
+        """Stop watching; whatever is parked resumes now, through its ``start``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            left = [self._take(fd) for fd in list(self._parked)]
+            self._timer.notify()
+            os.write(self._stop_w, b"\0")  # before the last thread out frees the pipe
+        for entry in left:
+            assert entry is not None
+            entry.stream.unwatch()
+            entry.start(entry.fn, *entry.args)
+
+
+def _watch_alone(entry: _Parked) -> None:
+    """A stream without a socket (the memory network): a thread of its own waits."""
+    left = None if entry.deadline is None else max(0.0, entry.deadline - time.monotonic())
+    entry.stream.wait_readable(left)
+    entry.start(entry.fn, *entry.args)
+
+
+class _SelectorParker:
+    """Where epoll is missing: watches parked connections on one selector thread and
+    resumes each (with ``start``) when it is readable, closed, or due.
 
     A socket stays open while watched (``stream.watch()``): closing the stream
     from another thread makes it readable, so its work resumes, finds it closed,
@@ -113,8 +307,11 @@ class SyncParker:
 
     parks = True
 
-    def __init__(self, spawn: Starter) -> None:
+    def __init__(
+        self, spawn: Starter, max_workers: int = 64, offload: Starter | None = None
+    ) -> None:
         self._spawn = spawn
+        self._offload = offload or spawn
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._incoming: list[_Parked] = []  # parked by other threads, to register
@@ -130,15 +327,16 @@ class SyncParker:
         self,
         stream: Any,
         deadline: float | None,
-        start: Starter,
+        start: Starter | None,
         fn: Callable[..., Any],
         *args: Any,
     ) -> None:
-        """Give up the thread: ``start(fn, *args)`` runs once ``stream`` is readable
-        or ``deadline`` (monotonic seconds) has passed."""
+        """Give up the thread: ``start(fn, *args)`` (``offload`` if None) runs once
+        ``stream`` is readable or ``deadline`` (monotonic seconds) has passed."""
+        start = start or self._offload
         entry = _Parked(stream, deadline, start, fn, args)
         if not hasattr(stream, "watch"):
-            self._spawn(self._watch_alone, entry)
+            self._spawn(_watch_alone, entry)
             return
         with self._lock:
             if not self._closed:
@@ -146,11 +344,6 @@ class SyncParker:
                 os.write(self._wake_w, b"\0")
                 return
         start(fn, *args)
-
-    def _watch_alone(self, entry: _Parked) -> None:
-        left = None if entry.deadline is None else max(0.0, entry.deadline - time.monotonic())
-        entry.stream.wait_readable(left)
-        entry.start(entry.fn, *entry.args)
 
     def _loop(self) -> None:
         try:
@@ -214,3 +407,9 @@ class SyncParker:
                 return
             self._closed = True
             os.write(self._wake_w, b"\0")
+
+
+if TYPE_CHECKING or hasattr(select, "epoll"):  # noqa: SIM108 (mypy: one type)
+    SyncParker = _EpollParker
+else:  # no epoll (macOS, Windows): one selector thread
+    SyncParker = _SelectorParker  # type: ignore[misc]

@@ -317,14 +317,19 @@ class AsyncParker:
 
     parks = False
 
-    def __init__(self, spawn: Callable[..., None]) -> None:
+    def __init__(
+        self,
+        spawn: Callable[..., None],
+        max_workers: int = 64,
+        offload: Callable[..., None] | None = None,
+    ) -> None:
         pass
 
     def park(
         self,
         stream: Any,
         deadline: float | None,
-        start: Callable[..., None],
+        start: Callable[..., None] | None,
         fn: Callable[..., Awaitable[Any]],
         *args: Any,
     ) -> None:

@@ -29,6 +29,8 @@ from .body import Release, SyncResponseBody
 # How long a request with ``Expect: 100-continue`` waits for the 100 before it sends
 # its body anyway (curl waits 1 s too).
 CONTINUE_WAIT = 1.0
+# The most one read of a response body asks for (the head is read in 64 KiB).
+BODY_READ_SIZE = 262144
 
 
 def _expects_continue(request: Request) -> bool:
@@ -198,9 +200,9 @@ class SyncHTTP11Connection:
         how = "reset" if error is not None else "closed"
         return RequestNotProcessed(f"the server {how} the kept-alive connection", certain=False)
 
-    def _receive(self, timeout: float | None) -> bytes:
+    def _receive(self, timeout: float | None, size: int = 65536) -> bytes:
         try:
-            return self._stream.receive(65536, timeout)
+            return self._stream.receive(size, timeout)
         except ReadError:
             if self._h1.response_complete:
                 return b""
@@ -214,7 +216,9 @@ class SyncHTTP11Connection:
         while True:
             event = h1.next_event()
             if event is NEED_DATA:
-                h1.receive(self._receive(timeout.read))
+                # Bodies are read in larger pieces: a quarter of the syscalls and
+                # loop turns for a large download, and no cost for a small one.
+                h1.receive(self._receive(timeout.read, BODY_READ_SIZE))
             elif type(event) is Data:
                 return event.data
             elif type(event) is EndOfMessage:

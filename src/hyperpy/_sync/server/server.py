@@ -113,6 +113,7 @@ class Server:
         # Connections with nothing in progress, oldest first: shed when full.
         self._idle_streams: IdleTable[SyncStream] = IdleTable()
         self._lock = SyncStateLock()
+        self._alpn_warned = False
         self._all_closed = SyncEvent()  # no connection is open
         self._all_closed.set()
         self._slots = SyncSemaphore(limits.max_connections)
@@ -148,7 +149,11 @@ class Server:
             with SyncTaskGroup() as task_group:
                 self._task_group = task_group
                 self._workers = SyncWorkerPool(task_group.start_soon, self.limits.max_workers)
-                self._parker = SyncParker(task_group.start_soon)
+                # Readable parked connections resume on the parker's own workers; those
+                # whose idle deadline passes, on the pool.
+                self._parker = SyncParker(
+                    task_group.start_soon, self.limits.max_workers, self._workers.start_soon
+                )
                 span = None
                 try:
                     if lifespan is not None:
@@ -294,9 +299,9 @@ class Server:
             outcome = conn.run()
             if outcome is PARKED:
                 assert isinstance(conn, SyncServerHTTP11Connection)
-                assert self._workers is not None and self._parker is not None  # made by serve
-                start = self._workers.start_soon
-                self._parker.park(stream, conn.idle_deadline, start, self._serve, conn)
+                assert self._parker is not None  # made by serve
+                # None: resumed right on the parker's worker that sees it readable.
+                self._parker.park(stream, conn.idle_deadline, None, self._serve, conn)
                 ended = False
             elif outcome is not None:
                 # The HTTP/1.1 connection switched to h2c: HTTP/2 takes the stream
@@ -341,8 +346,20 @@ class Server:
                 timeout=self.limits.tls_handshake_timeout,
                 error=ReadError,
             )
-            if stream.alpn == "h2" and self.http2:
-                return SyncServerHTTP2Connection(self, stream, b"")
+            if stream.alpn == "h2":
+                if self.http2:
+                    return SyncServerHTTP2Connection(self, stream, b"")
+                # The caller's context offers h2 but HTTP/2 is off: the client now
+                # expects h2, and answering in HTTP/1.1 would be a protocol error on
+                # its side. Close, and say why once.
+                if not self._alpn_warned:
+                    self._alpn_warned = True
+                    logger.warning(
+                        "ALPN chose h2 but this server has http2=False: closing; enable"
+                        " http2, or leave h2 out of the ssl context's ALPN protocols"
+                    )
+                stream.close()
+                return None
         elif self.http2:
             # Cleartext: prior-knowledge h2c starts with the connection preface. Until
             # its first byte the connection is idle; then it is a head being sent.
