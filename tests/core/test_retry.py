@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hyperpy import ConnectionTerminated, RequestNotProcessed
-from hyperpy._core.retry import IDEMPOTENT_METHODS, Retry
+from hyperpy._core.retry import IDEMPOTENT_METHODS, ROTATION_LIMIT, Retry
 
 REFUSED = 7  # REFUSED_STREAM
 
@@ -53,6 +53,30 @@ def test_exhausted_proven_refusal_raises_connection_terminated() -> None:
     assert "gave up after 2 attempts" in str(info.value)
     assert info.value.error_code == 0
     assert info.value.last_stream_id == 1
+
+
+def test_a_retired_connection_costs_no_retry_while_one_is_left() -> None:
+    # nginx's keepalive_requests: GOAWAY(NO_ERROR) above streams it served.
+    rotated = proven(error_code=0, last_stream_id=5)
+    retry = Retry(total=1)
+    for _ in range(10):
+        retry = retry.increment("POST", rotated, replayable=True)
+    assert retry.total == 1
+    assert len(retry.history) == 10
+    # Not a rotation: a GOAWAY before any stream was served, or an error code.
+    assert Retry(total=1).increment("GET", proven(0, 0), replayable=True).total == 0
+    assert Retry(total=1).increment("GET", proven(2, 5), replayable=True).total == 0
+    with pytest.raises(ConnectionTerminated):  # retries=0 still sends nothing twice
+        Retry(total=0).increment("GET", rotated, replayable=True)
+
+
+def test_rotation_counts_again_past_its_limit() -> None:
+    retry = Retry(total=1)
+    rotated = proven(error_code=0, last_stream_id=5)
+    for _ in range(ROTATION_LIMIT):
+        retry = retry.increment("GET", rotated, replayable=True)
+    assert retry.total == 1
+    assert retry.increment("GET", rotated, replayable=True).total == 0
 
 
 def test_exhausted_stale_connection_raises_request_not_processed() -> None:

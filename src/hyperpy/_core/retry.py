@@ -33,6 +33,11 @@ RETRY_AFTER_STATUS_CODES = frozenset({413, 429, 503})
 
 _DELTA_SECONDS = re.compile(r"-?[0-9]+")
 
+# After this many attempts, a request refused by connection rotation (see
+# ``_is_rotation``) counts against ``total`` like any refusal: a bound for a server
+# that would serve a stream per connection and refuse this request on each of them.
+ROTATION_LIMIT = 100
+
 
 @dataclass(frozen=True)
 class RetryAttempt:
@@ -90,7 +95,9 @@ class Retry:
       connection closed before any byte of a response: ``RequestNotProcessed``
       with ``certain`` false). The server may have seen it after all, so only
       ``allowed_methods`` are retried. A refusal the protocol proves (HTTP/2
-      REFUSED_STREAM or GOAWAY) counts against ``total`` only, for any method.
+      REFUSED_STREAM or GOAWAY) counts against ``total`` only, for any method;
+      a graceful GOAWAY after the connection served other streams (the server
+      retiring it) costs nothing, as long as a retry is left.
     - ``status``: the server answered with a status in ``status_forcelist``,
       or with one in ``retry_after_status_codes`` and a ``Retry-After``
       header (while ``respect_retry_after_header``); only ``allowed_methods``
@@ -180,6 +187,7 @@ class Retry:
         Raises the error the caller should see (naming why the request was not
         sent again) when it must not be retried.
         """
+        rotation = _is_rotation(error) and len(self.history) < ROTATION_LIMIT
         reason = self._refusal(method, error, replayable)
         if reason is not None:
             final = _not_retried(error, reason)
@@ -187,7 +195,7 @@ class Retry:
             raise final
         return replace(
             self,
-            total=_less(self.total),
+            total=self.total if rotation else _less(self.total),
             read=self.read if error.certain else _less(self.read),
             history=(*self.history, RetryAttempt(method, str(error))),
         )
@@ -318,6 +326,17 @@ class Retry:
             if delay is not None:
                 return min(delay, self.backoff_max)
         return self.backoff_time()
+
+
+def _is_rotation(error: RequestNotProcessed) -> bool:
+    """A graceful GOAWAY (NO_ERROR) from a connection that served streams below this
+    one: the server retiring a connection after its quota (nginx's
+    ``keepalive_requests``), not a failure. Every concurrent request past the quota is
+    refused at once and goes to the next connection, where most are refused again:
+    counted, 20 concurrent requests to nginx's ``keepalive_requests 3`` would run out
+    of retries. So it costs no retry (while one is left: ``retries=0`` still sends
+    nothing twice), and each such round served at least one request."""
+    return error.certain and error.error_code == 0 and (error.last_stream_id or 0) > 0
 
 
 def _not_retried(error: RequestNotProcessed, reason: str) -> TransportError:
