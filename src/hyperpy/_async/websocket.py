@@ -102,23 +102,28 @@ class AsyncWebSocket:
                     code=closed.code,
                     reason=closed.reason,
                 )
-            initial = self._protocol.take_initial()
-            if initial:
-                data = initial
-            else:
+            # Frames already read come first: the protocol stops after each message.
+            items = self._protocol.receive_buffered()
+            if not items:
+                await self._flush_owed()  # pongs owed must not wait for the next read
                 try:
                     data = await self._stream.receive(65536, timeout)
                 except TimeoutException:
                     raise
                 except TransportError:
                     data = b""  # reset: the same as an end without a close frame
-            self._pending += self._protocol.receive(data)
-            if self._protocol.data_to_send_pending():
-                async with self._write_lock:
-                    try:
-                        await self._flush()  # pongs, or the echo of a close
-                    except TransportError:
-                        pass
+                items = self._protocol.receive(data)
+            self._pending += items
+            await self._flush_owed()
+
+    async def _flush_owed(self) -> None:
+        """Send what the protocol owes the peer: pongs, the echo of a close."""
+        if self._protocol.data_to_send_pending():
+            async with self._write_lock:
+                try:
+                    await self._flush()
+                except TransportError:
+                    pass
 
     async def receive_text(self, timeout: float | None = None) -> str:
         message = await self.receive(timeout)
@@ -160,8 +165,10 @@ class AsyncWebSocket:
                     pass
             try:
                 while self._protocol.closed is None and not self._dead:
-                    data = await self._stream.receive(65536, CLOSE_TIMEOUT)
-                    self._protocol.receive(data)
+                    # Messages still on their way are dropped: we are closing.
+                    if not self._protocol.receive_buffered():
+                        data = await self._stream.receive(65536, CLOSE_TIMEOUT)
+                        self._protocol.receive(data)
             except (TimeoutException, TransportError):
                 pass
         with AsyncShield(1.0):

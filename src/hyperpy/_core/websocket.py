@@ -158,6 +158,11 @@ class WebSocketProtocol:
     ``receive`` takes bytes from the peer and returns what they completed: whole
     messages (``str`` or ``bytes``), ``Closed`` once, and pong payloads are
     dropped; replies it owes (pongs, the close echo) wait in ``data_to_send``.
+
+    It stops after the first whole message: the frames behind it wait for
+    ``receive_buffered``, called once the application has taken that message, so
+    a protocol error after it neither cuts it off nor forbids its answer (RFC 6455
+    processes frames in order; Autobahn's 3.x, 4.x and 5.15 check it).
     """
 
     def __init__(
@@ -171,16 +176,12 @@ class WebSocketProtocol:
         self._out: list[bytes] = []
         self.closed: Closed | None = None  # set once the closing handshake is done or broken
         self.close_sent = False
-        self._initial = initial
+        if initial:
+            self._ws.receive_data(initial)  # bytes that came right after the handshake
 
     @property
     def open(self) -> bool:
         return self._ws.state is ConnectionState.OPEN
-
-    def take_initial(self) -> bytes:
-        """Bytes that came after the handshake, to be fed first."""
-        data, self._initial = self._initial, b""
-        return data
 
     def receive(self, data: bytes) -> list[str | bytes | Closed]:
         """Feed the peer's bytes (``b""``: the connection ended)."""
@@ -191,9 +192,15 @@ class WebSocketProtocol:
             return []
         try:
             self._ws.receive_data(data)
-            return self._events()
         except WsRemoteError as exc:
             return [self._fail(PROTOCOL_ERROR, f"the peer broke the protocol: {exc}")]
+        return self._events()
+
+    def receive_buffered(self) -> list[str | bytes | Closed]:
+        """What the bytes already fed complete after the last message returned."""
+        if self.closed is not None:
+            return []
+        return self._events()
 
     def _events(self) -> list[str | bytes | Closed]:
         out: list[str | bytes | Closed] = []
@@ -205,13 +212,19 @@ class WebSocketProtocol:
                     break
                 self._parts.append(event.data)
                 if event.message_finished:
-                    message = self._assemble(event)
-                    out.append(message)
+                    out.append(self._assemble(event))
+                    break  # the frames behind it wait for receive_buffered
             elif isinstance(event, Ping):
                 self._send(event.response())
             elif isinstance(event, Pong):
                 pass
             elif isinstance(event, CloseConnection):
+                if self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
+                    # No close frame came: wsproto reports a broken frame this way
+                    # (1002, or 1007 for text that is not UTF-8). Fail the connection
+                    # with that code, which RFC 6455 §7.1.7 says to send.
+                    out.append(self._fail(event.code, event.reason or ""))
+                    break
                 if self._ws.state is ConnectionState.REMOTE_CLOSING:
                     self._send(event.response())  # echo it: the closing handshake
                 self.closed = Closed(event.code, event.reason or "")
