@@ -17,7 +17,7 @@ FastAPI) work as they are; an app that needs asyncio fails with a clear message.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -207,6 +207,8 @@ class _HTTPExchange:
         self.scope = trio.CancelScope()
         self._body = request.aiter_bytes()
         self._body_done = False
+        self.body_read = False  # the server began to read the response body
+        self.body_ended = False  # the app sent the last of its body
 
     async def run(self) -> Response:
         spawn = self.adapter._spawn
@@ -223,7 +225,7 @@ class _HTTPExchange:
         if not self.started.is_set():
             return self._failure()
         response = Response(
-            self.status, headers=self.headers, content=self._stream_body(), request=self.request
+            self.status, headers=self.headers, content=_ResponseBody(self), request=self.request
         )
         # The server reads trailers after the body: share the list the app fills.
         response.trailers = Headers.from_raw(self.trailers)
@@ -295,15 +297,18 @@ class _HTTPExchange:
             if body:
                 await self.body_out.send(body)
             if not message.get("more_body", False) and not self.wants_trailers:
+                self.body_ended = True
                 await self.body_out.aclose()
         elif kind == "http.response.trailers":
             self.trailers += [(bytes(n).lower(), bytes(v)) for n, v in message.get("headers", [])]
             if not message.get("more_trailers", False):
+                self.body_ended = True
                 await self.body_out.aclose()
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in an http scope")
 
-    async def _stream_body(self) -> AsyncIterator[bytes]:
+    async def _stream_body(self) -> AsyncGenerator[bytes, None]:
+        self.body_read = True
         complete = False
         try:
             async with self.body_in:
@@ -318,6 +323,31 @@ class _HTTPExchange:
             self.disconnected.set()
             if not complete:
                 self.scope.cancel()
+
+
+class _ResponseBody:
+    """The app's response body as the server reads it.
+
+    Closing it ends the exchange even when the server never read it (a HEAD, or a
+    client gone before the body): a generator never started skips its ``finally``,
+    and the app would wait forever to send a body nobody reads.
+    """
+
+    def __init__(self, exchange: _HTTPExchange) -> None:
+        self._exchange = exchange
+        self._chunks = exchange._stream_body()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+        exchange = self._exchange
+        if not exchange.body_read:
+            # The app hears http.disconnect; one still sending its body is cancelled.
+            exchange.disconnected.set()
+            if not exchange.body_ended:
+                exchange.scope.cancel()
 
 
 class _WebSocketSession:
