@@ -34,12 +34,17 @@ import pytest
 import trustme
 from apps.deploy_app import SLOW_STARTED
 from apps.running import REPO, Served, wait_until
+from peers import interop
 
 import hyperpy
 
 DOC = REPO / "docs" / "deploy.md"
 DOC_MARKER = "<!-- tests/interop/test_nginx.py runs the nginx block below"
 APPS = {"wsgi": "tests.apps.deploy_app:wsgi", "asgi": "tests.apps.deploy_app:asgi"}
+# ``hyperpy serve`` runs an ASGI app on the trio AsyncServer, a WSGI app on the
+# threaded Server: the world each interface proves.
+INTERFACES = {"async": "asgi", "sync": "wsgi"}
+WORLDS = sorted(INTERFACES)
 # The upstream's flags, as docs/deploy.md runs it (the test checks that the page does).
 PROXY_FLAGS = ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
 KEEP_ALIVE_FLAGS = ["--keep-alive-timeout", "75"]
@@ -50,6 +55,9 @@ STOP_TIMEOUT = 5.0
 START_ATTEMPTS = 3
 REQUEST_TIMEOUT = 15.0
 MIB = bytes(range(256)) * 4096
+
+# nginx is the client here: it speaks HTTP/1.1 to hyperpy (proxy_http_version 1.1).
+pytestmark = interop("nginx", "HTTP/1.1", role="server")
 
 
 # -- nginx ------------------------------------------------------------------------------
@@ -275,10 +283,16 @@ def run_stack(
             yield Stack(interface, served, nginx)
 
 
-@pytest.fixture(scope="module", params=sorted(APPS))
-def stack(request: pytest.FixtureRequest, certificate: tuple[Path, Path]) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=WORLDS)
+def world(request: pytest.FixtureRequest) -> str:
+    """The hyperpy server under nginx: "async" (ASGI on trio) or "sync" (WSGI)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def stack(world: str, certificate: tuple[Path, Path]) -> Iterator[Stack]:
     """Shared by the tests that leave both processes running."""
-    with run_stack(request.param, certificate) as running:
+    with run_stack(INTERFACES[world], certificate) as running:
         yield running
 
 
@@ -288,7 +302,8 @@ def client(client_ssl_context: ssl.SSLContext) -> Iterator[hyperpy.Client]:
         yield client
 
 
-def test_the_page_runs_hyperpy_as_the_test_does() -> None:
+def test_the_page_runs_hyperpy_as_the_test_does(world: str) -> None:
+    # The flags every stack below runs with, in each world, are the page's.
     text = DOC.read_text(encoding="utf-8")
     for flags in (PROXY_FLAGS, KEEP_ALIVE_FLAGS):
         assert " ".join(flags) in text
@@ -433,6 +448,7 @@ def test_upstream_connections_are_kept_alive(stack: Stack, client: hyperpy.Clien
     assert established, "no upstream connection left open"
 
 
+@interop("nginx", "WebSocket", role="server")
 def test_websocket_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
     if stack.interface != "asgi":
         pytest.skip("WSGI has no WebSockets")
@@ -446,11 +462,11 @@ def test_websocket_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
 # -- stacks of their own ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("interface", sorted(APPS))
+@pytest.mark.parametrize("world", WORLDS)
 def test_sigterm_drains_the_request_in_flight(
-    interface: str, certificate: tuple[Path, Path], client: hyperpy.Client
+    world: str, certificate: tuple[Path, Path], client: hyperpy.Client
 ) -> None:
-    with run_stack(interface, certificate) as stack:
+    with run_stack(INTERFACES[world], certificate) as stack:
         outcome: dict[str, Any] = {}
 
         def slow_request() -> None:
@@ -479,16 +495,16 @@ def test_sigterm_drains_the_request_in_flight(
         assert stack.served.wait(REQUEST_TIMEOUT) == 0, stack.logs()
 
 
-@pytest.mark.parametrize("interface", sorted(APPS))
+@pytest.mark.parametrize("world", WORLDS)
 def test_unix_socket_upstream_with_a_root_path(
-    interface: str, certificate: tuple[Path, Path], client: hyperpy.Client
+    world: str, certificate: tuple[Path, Path], client: hyperpy.Client
 ) -> None:
     # A short directory: a Unix socket's path is limited to about 100 bytes.
     with tempfile.TemporaryDirectory(prefix="hp-") as name:
         path = os.path.join(name, "app.sock")
         # nginx passes the path whole (location /); the app routes without the prefix.
         args = ["--uds", path, "--proxy-headers", "--forwarded-allow-ips", "unix"]
-        with run_stack(interface, certificate, [*args, "--root-path", "/app"]) as stack:
+        with run_stack(INTERFACES[world], certificate, [*args, "--root-path", "/app"]) as stack:
             port = stack.nginx.https_port
             response = client.get(stack.url("/app/healthz"))
             assert (response.status_code, response.text) == (200, "ok"), stack.logs()

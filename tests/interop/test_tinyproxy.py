@@ -11,9 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 import trio
+from peers import interop
 from tinyproxy_peer import tinyproxy
 
 from hyperpy import AsyncClient, AsyncServer, Client, Request, Response, Server
+
+# What the client speaks with tinyproxy itself: HTTP/1.1, absolute-form requests and
+# CONNECT (the HTTP/2 inside the tunnel is spoken with hyperpy's own server).
+PROXY_CELL = ("tinyproxy", "HTTP/1.1")
 
 
 async def async_app(request: Request) -> Response:
@@ -30,6 +35,7 @@ def proxy() -> Iterator[str]:
         yield url
 
 
+@interop(*PROXY_CELL, world="sync", role="client")
 def test_blocking_client_through_tinyproxy(
     proxy: str, server_ssl_context: ssl.SSLContext, h2_client_ssl_context: ssl.SSLContext
 ) -> None:
@@ -47,6 +53,7 @@ def test_blocking_client_through_tinyproxy(
         assert client.connections_opened == 2  # one to the proxy, one tunnel
 
 
+@interop(*PROXY_CELL, world="async", role="client")
 async def test_trio_client_through_tinyproxy(
     proxy: str, server_ssl_context: ssl.SSLContext, h2_client_ssl_context: ssl.SSLContext
 ) -> None:

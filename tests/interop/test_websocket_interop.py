@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 import trio
+from peers import interop
 from websockets.sync.client import connect
 from websockets.sync.server import ServerConnection, serve
 
@@ -49,11 +50,13 @@ def _exchange_with_websockets(url: str) -> None:
         ws.ping().wait(timeout=5)  # our server answers pings
 
 
+@interop("websockets", "WebSocket", world="sync", role="server")
 def test_websockets_client_against_the_blocking_server() -> None:
     with Server(sync_app, port=0) as server:
         _exchange_with_websockets(server.url.replace("http", "ws") + "/")
 
 
+@interop("websockets", "WebSocket", world="async", role="server")
 async def test_websockets_client_against_the_trio_server() -> None:
     async with AsyncServer(async_app, port=0) as server:
         await trio.to_thread.run_sync(
@@ -77,6 +80,7 @@ def websockets_server() -> Iterator[str]:
         thread.join(5)
 
 
+@interop("websockets", "WebSocket", world="sync", role="client")
 def test_blocking_client_against_websockets_server(websockets_server: str) -> None:
     with Client() as client, client.websocket(websockets_server) as ws:
         ws.send("hello")
@@ -87,6 +91,7 @@ def test_blocking_client_against_websockets_server(websockets_server: str) -> No
         assert ws.closed is not None and ws.closed.code == 1000
 
 
+@interop("websockets", "WebSocket", world="async", role="client")
 async def test_trio_client_against_websockets_server(websockets_server: str) -> None:
     async with AsyncClient() as client, client.websocket(websockets_server) as ws:
         await ws.send("hello")
