@@ -227,7 +227,7 @@ class WebSocketProtocol:
                     break
                 if self._ws.state is ConnectionState.REMOTE_CLOSING:
                     self._send(event.response())  # echo it: the closing handshake
-                self.closed = Closed(event.code, event.reason or "")
+                self.closed = Closed(int(event.code), event.reason or "")
                 out.append(self.closed)
                 break
         return out
@@ -243,7 +243,7 @@ class WebSocketProtocol:
         if self._ws.state is ConnectionState.OPEN:
             self._send(CloseConnection(code=code, reason=reason[:120]))
             self.close_sent = True
-        self.closed = Closed(code, reason)
+        self.closed = Closed(int(code), reason)  # a plain int, never wsproto's enum
         return self.closed
 
     def _send(self, event: TextMessage | BytesMessage | Ping | Pong | CloseConnection) -> None:
