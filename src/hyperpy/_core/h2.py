@@ -458,6 +458,18 @@ class H2Protocol:
         if end_stream:
             self.streams[sid].sent_end = True
 
+    def send_continue(self, sid: int) -> bool:
+        """Server: queue ``100 Continue`` on ``sid`` (RFC 9110 §10.1.1). False when
+        the client no longer waits for it: its body ended, or a final response began."""
+        stream = self.streams.get(sid)
+        if stream is None or stream.ended or stream.sent_end or stream.reset_code is not None:
+            return False
+        try:
+            self.h2.send_headers(sid, [(b":status", b"100")])
+        except h2.exceptions.ProtocolError:
+            return False
+        return True
+
     def send_window(self, sid: int) -> int:
         """Bytes we may send on ``sid`` now (0: wait for WINDOW_UPDATE)."""
         try:

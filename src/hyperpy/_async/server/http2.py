@@ -8,6 +8,7 @@ import time
 from ..._backends import (
     AsyncCancelScope,
     AsyncClock,
+    AsyncEvent,
     AsyncShield,
     AsyncStream,
     AsyncTaskGroup,
@@ -25,6 +26,8 @@ logger = logging.getLogger("hyperpy.server")
 # After our final GOAWAY, how long we keep reading (so the peer's last frames do
 # not turn into a TCP reset that could destroy our last response bytes).
 _LINGER = 2.0
+# After an h2c upgrade, how long the answer on stream 1 waits for the client's preface.
+_PREFACE_WAIT = 2.0
 
 
 class AsyncServerHTTP2Connection(AsyncHTTP2Base):
@@ -50,6 +53,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         self._started = False  # our SETTINGS are queued (a GOAWAY may follow them)
         self._shutdown_asked = False  # begin_shutdown came before run
         self._write_timeout = context.limits.write_timeout
+        self._preface = AsyncEvent()  # set once the client's first bytes are in
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
@@ -142,6 +146,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None
+        self._preface.set()
         for sid in changes.reset:
             # The client gave up on it: its handler's work is wasted (and a rapid
             # reset attack counts on it running on), so stop it at once.
@@ -194,6 +199,12 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if response is None:
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
+        if upgraded is not None:
+            # The answer to the upgrading request waits (briefly) for the client's
+            # preface: until then the client may still be reading the 101, with room
+            # for little after it (curl 7.88 fails past 32 KiB); after it, it has
+            # switched to HTTP/2.
+            await self._preface.wait(_PREFACE_WAIT)
         try:
             sent = await self._send_response(sid, response, request.method == "HEAD")
         except StopSending:
@@ -276,6 +287,15 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
             await self._end_stream(sid, trailers)
         return sent
 
+    async def _send_continue(self, sid: int) -> None:
+        """Answer ``Expect: 100-continue`` as the handler starts reading the body: a
+        client that waits for it (curl does, for 1 s) then sends the body at once."""
+        with self._lock:
+            if self._error is not None or not self._core.send_continue(sid):
+                return
+            self._queue_locked()
+        await self._flush_quietly()
+
     async def _close_if_done(self) -> None:
         """After our GOAWAY, once no stream is left: final GOAWAY, then half-close
         once every byte is out (the writer says when: see ``_flush``)."""
@@ -299,6 +319,7 @@ class AsyncHTTP2RequestBody:
         self._sid = sid
         self._request = request
         self._done = False
+        self._expects_continue = request.headers.get("expect", "").lower() == "100-continue"
 
     def __aiter__(self) -> AsyncHTTP2RequestBody:
         return self
@@ -307,6 +328,9 @@ class AsyncHTTP2RequestBody:
         if self._done:
             raise StopAsyncIteration
         conn = self._conn
+        if self._expects_continue:
+            self._expects_continue = False
+            await conn._send_continue(self._sid)
         data = await conn._read_chunk(self._sid, conn._context.limits.body_read_timeout)
         if data is not None:
             return data
