@@ -173,6 +173,24 @@ def sync_echo_app(request: Request) -> Response:
     return Response(200)
 
 
+async def async_text_as_binary_app(request: Request) -> Response:
+    """A deliberately wrong echo (text answered as binary): the runner's control."""
+    assert request.upgrade is not None
+    ws = await request.upgrade.accept_websocket()
+    async for message in ws:
+        await ws.send(message.encode() if isinstance(message, str) else message)
+    return Response(200)
+
+
+def sync_text_as_binary_app(request: Request) -> Response:
+    """The blocking twin of ``async_text_as_binary_app``."""
+    assert request.upgrade is not None
+    ws = request.upgrade.accept_websocket()
+    for message in ws:
+        ws.send(message.encode() if isinstance(message, str) else message)
+    return Response(200)
+
+
 def _case_url(base: str, case: int, agent: str) -> str:
     return f"{base}/runCase?case={case}&agent={agent}"
 
@@ -371,12 +389,18 @@ def run(
     engine: str,
     cases: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
+    wrong_echo: bool = False,
 ) -> Run:
-    """One role and world, blocking (the async world gets a trio loop of its own)."""
+    """One role and world, blocking (the async world gets a trio loop of its own).
+    ``wrong_echo``: serve the control echo that answers text with binary."""
     if world == "sync":
-        return (sync_server_role if role == "server" else sync_client_role)(engine, cases, exclude)
+        if role == "server":
+            app = sync_text_as_binary_app if wrong_echo else sync_echo_app
+            return sync_server_role(engine, cases, exclude, app)
+        return sync_client_role(engine, cases, exclude)
     if role == "server":
-        return trio.run(async_server_role, engine, cases, exclude)
+        async_app = async_text_as_binary_app if wrong_echo else async_echo_app
+        return trio.run(async_server_role, engine, cases, exclude, async_app)
     return trio.run(async_client_role, engine, cases, exclude)
 
 
@@ -559,6 +583,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--exclude", action="append", help="case id or glob to leave out")
     parser.add_argument("--out", default=str(PAGE), help="the page, or '-' for stdout")
     parser.add_argument("--json", help="also write every case's outcome to this file")
+    parser.add_argument(
+        "--wrong-echo",
+        action="store_true",
+        help="serve an echo that answers text with binary (the runner's control)",
+    )
     args = parser.parse_args(argv)
 
     engines = args.engine or [e for e in sorted(ENGINES) if _installed(e)]
@@ -566,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for engine in engines:
         for role in args.role or ROLES:
             for world in args.world or WORLDS:
-                r = run(role, world, engine, args.case, args.exclude)
+                r = run(role, world, engine, args.case, args.exclude, args.wrong_echo)
                 counts = r.counts()
                 print(
                     f"{role:6} {world:5} {engine:4} {len(r.cases)} cases in {r.seconds:.1f} s: "
@@ -585,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps([{**asdict(r), "cases": [asdict(c) for c in r.cases]} for r in runs])
         )
     failed = sum(r.counts()["FAILED"] for r in runs)
-    return 1 if failed else 0
+    return 1 if failed and not args.wrong_echo else 0
 
 
 def _installed(engine: str) -> bool:

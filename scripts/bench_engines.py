@@ -1,4 +1,4 @@
-"""Compare the HTTP/1.1 engines: h11 (``hyperpy._core.h1``) and zttp (``h1_zttp``).
+"""Compare the HTTP/1.1 engines: h11 (``hyperpy._core.h1_h11``) and zttp (``h1_zttp``).
 
 One exchange is one keep-alive request/response on a connection that lives
 across exchanges: the client builds the request, the server parses it and
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from types import ModuleType
 
 from hyperpy import ServerLimits
-from hyperpy._core import h1, h1_zttp
+from hyperpy._core import h1_h11, h1_zttp
 
-ENGINES: dict[str, ModuleType] = {"h11": h1, "zttp": h1_zttp}
+ENGINES: dict[str, ModuleType] = {"h11": h1_h11, "zttp": h1_zttp}
 
 REQUEST_FIELDS = [
     (b"host", b"example.org"),

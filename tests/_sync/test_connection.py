@@ -174,6 +174,25 @@ def test_server_closes_idle_keepalive_connection(net: MemoryNetwork) -> None:
             assert SyncClock.now() - started >= 0.25
 
 
+def test_each_idle_connection_keeps_its_own_deadline(net: MemoryNetwork) -> None:
+    # One connection idles past the timeout while another keeps asking more often
+    # than it: the first is closed, the second never is (each request restarts its
+    # deadline, whoever keeps the deadlines: a task for all, or a parker).
+    limits = ServerLimits(keep_alive_timeout=0.4)
+    request = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+    with Server(app, port=0, limits=limits, network=net) as server:
+        with raw_connection(server) as idle, raw_connection(server) as busy:
+            idle.send_all(request, 5.0)
+            assert [r.body for r in read_responses(idle, [b"GET"])] == [b"ok"]
+            for _ in range(6):  # 0.9 s in all, more than twice the timeout
+                busy.send_all(request, 5.0)
+                assert [r.body for r in read_responses(busy, [b"GET"])] == [b"ok"]
+                SyncClock.sleep(0.15)
+            assert read_until_eof(idle, limit=1.0) == b""
+            busy.send_all(request, 5.0)
+            assert [r.body for r in read_responses(busy, [b"GET"])] == [b"ok"]
+
+
 def test_client_replaces_connection_closed_by_server(net: MemoryNetwork) -> None:
     limits = ServerLimits(keep_alive_timeout=0.2)
     with Server(app, port=0, limits=limits, network=net) as server:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hyperpy import AsyncClient, AsyncServer, MissingExtra
-from hyperpy._core import engine, h1
+from hyperpy._core import engine, h1_h11
 
 
 def test_an_explicit_engine_wins(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,4 +39,4 @@ def test_unknown_and_missing_engines_are_named(monkeypatch: pytest.MonkeyPatch) 
 def test_clients_and_servers_take_an_engine() -> None:
     assert AsyncClient(engine="h11").engine == "h11"
     assert AsyncServer(lambda request: None, engine="h11").engine == "h11"  # type: ignore[arg-type, return-value]
-    assert isinstance(engine.h1_client("h11"), h1.H1Client)
+    assert isinstance(engine.h1_client("h11"), h1_h11.H1Client)

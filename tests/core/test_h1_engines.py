@@ -1,4 +1,4 @@
-"""The HTTP/1.1 layer's behaviour on both engines: h11 (``hyperpy._core.h1``) and
+"""The HTTP/1.1 layer's behaviour on both engines: h11 (``hyperpy._core.h1_h11``) and
 zttp (``hyperpy._core.h1_zttp``). Every case runs on each; the differential cases
 run both on the same bytes and require the same events, statuses and bytes out.
 """
@@ -11,17 +11,14 @@ from email.utils import formatdate
 from types import ModuleType
 from typing import Any
 
-import h11
 import pytest
 
 from hyperpy import LocalProtocolError, RemoteProtocolError, ServerLimits
-from hyperpy._core import h1, h1_zttp
+from hyperpy._core import h1_h11, h1_zttp
 from hyperpy._core.fields import SERVER_HEADER
 
 NOW = 1_700_000_000.0  # a fixed wall-clock second, for Date
-ENGINES = [pytest.param(h1, id="h11"), pytest.param(h1_zttp, id="zttp")]
-# h1 lets h11's own exception out of a few send calls; either means "refused".
-LOCAL_ERRORS = (LocalProtocolError, h11.LocalProtocolError)
+ENGINES = [pytest.param(h1_h11, id="h11"), pytest.param(h1_zttp, id="zttp")]
 H2C = b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n"
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -452,7 +449,7 @@ def test_status_line_carries_the_given_reason(
 def test_response_splitting_is_refused(engine: ModuleType, fields: list[Any]) -> None:
     server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(engine, server)
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         server.start_response(200, fields, 0)
     assert server.can_respond
 
@@ -461,7 +458,7 @@ def test_reason_with_crlf_is_refused(engine: ModuleType) -> None:
     # Response splitting through the reason phrase: refused by both engines.
     server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(engine, server)
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         server.start_response(200, [], 0, b"OK\r\nX: y")
 
 
@@ -523,13 +520,13 @@ def test_content_length_is_enforced(engine: ModuleType) -> None:
     server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(engine, server)
     server.start_response(200, [], 3)
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         server.body(b"four")
     server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(engine, server)
     server.start_response(200, [], 3)
     server.body(b"ab")
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         server.end_response()
 
 
@@ -791,7 +788,7 @@ def test_switch_without_an_offer_is_refused(engine: ModuleType) -> None:
     server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     _request(engine, server)
     _finish_request(engine, server)
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         server.switch_protocols()
 
 
@@ -854,7 +851,7 @@ def test_client_writes_host_first(engine: ModuleType) -> None:
     ids=["no-host", "two-hosts", "crlf"],
 )
 def test_client_refuses_bad_request_heads(engine: ModuleType, fields: list[Any]) -> None:
-    with pytest.raises(LOCAL_ERRORS):
+    with pytest.raises(LocalProtocolError):
         engine.H1Client().start_request(b"GET", b"/", fields)
 
 
@@ -878,6 +875,32 @@ def test_client_long_body_is_local_error(engine: ModuleType) -> None:
     client.start_request(b"POST", b"/", [(b"host", b"h"), (b"content-length", b"2")])
     with pytest.raises(LocalProtocolError):
         client.body(b"too long")
+
+
+BAD_FIELD = [(b"x-bad", b"a\r\nb")]
+
+
+def test_malformed_fields_on_the_way_out_are_hyperpys_error(engine: ModuleType) -> None:
+    """A trailer or 101 field that cannot be written raises hyperpy's LocalProtocolError
+    on every engine (never the parser's own), the one the server's error path catches."""
+    client = engine.H1Client()
+    client.start_request(b"POST", b"/", [(b"host", b"h"), (b"transfer-encoding", b"chunked")])
+    client.body(b"abc")
+    with pytest.raises(LocalProtocolError, match="declared length"):
+        client.end_request(BAD_FIELD)
+
+    server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    _request(engine, server)
+    _finish_request(engine, server)
+    server.start_response(200, [], None)
+    with pytest.raises(LocalProtocolError):
+        server.end_response(BAD_FIELD)
+
+    server = _server(engine, b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n")
+    _request(engine, server)
+    _finish_request(engine, server)
+    with pytest.raises(LocalProtocolError):
+        server.switch_protocols([(b"upgrade", b"websocket"), *BAD_FIELD])
 
 
 @pytest.mark.parametrize(
@@ -1181,7 +1204,7 @@ _CORPUS = [
 def test_engines_agree(data: bytes, split: int, small: bool) -> None:
     chunks = [data[i : i + split] for i in range(0, len(data), split)] if split else [data]
     limits = ServerLimits(max_target_bytes=100, max_header_count=10) if small else ServerLimits()
-    assert _conversation(h1_zttp, chunks, limits) == _conversation(h1, chunks, limits)
+    assert _conversation(h1_zttp, chunks, limits) == _conversation(h1_h11, chunks, limits)
 
 
 @pytest.mark.parametrize(
@@ -1220,10 +1243,10 @@ def test_client_engines_agree(response: bytes, split: int) -> None:
     if b"3, 3" in response:  # zttp refuses a list of lengths that h11 takes
         assert transcript(h1_zttp)[-4:] == ["error", True, False, False]
     else:
-        assert transcript(h1_zttp) == transcript(h1)
+        assert transcript(h1_zttp) == transcript(h1_h11)
 
 
-# -- where zttp is stricter than h11 (each still refused with h1's status) ----------------
+# -- where zttp is stricter than h11 (each still refused with h11's status) ---------------
 
 
 @pytest.mark.parametrize(
@@ -1239,7 +1262,7 @@ def test_client_engines_agree(response: bytes, split: int) -> None:
     ids=["bare-lf", "obs-fold", "control", "quote", "length-list", "long-line"],
 )
 def test_heads_only_zttp_refuses(head: bytes) -> None:
-    assert type(_server(h1, head).next_event()) is h1.RequestHead
+    assert type(_server(h1_h11, head).next_event()) is h1_h11.RequestHead
     assert _rejected(h1_zttp, _server(h1_zttp, head)).status in (400, 431)
 
 

@@ -449,9 +449,9 @@ def test_upstream_connections_are_kept_alive(stack: Stack, client: hyperpy.Clien
 
 
 @interop("nginx", "WebSocket", role="server")
+@pytest.mark.parametrize("world", ["async"], indirect=True)  # WSGI has no WebSockets
 def test_websocket_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
-    if stack.interface != "asgi":
-        pytest.skip("WSGI has no WebSockets")
+    assert stack.interface == "asgi"
     with client.websocket(stack.url("/ws").replace("https:", "wss:", 1)) as ws:
         ws.send_text("hello")
         assert ws.receive_text(timeout=REQUEST_TIMEOUT) == "hello"

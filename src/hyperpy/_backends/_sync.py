@@ -343,6 +343,10 @@ class SyncSocketStream:
         if not self._raw.closed:
             self._raw.shutdown()
 
+    def close_now(self) -> None:
+        """The same as ``close``: it never waits."""
+        self.close()
+
     def close_lingering(self, linger: float = 2.0) -> None:
         """Half-close and drain what the peer still sends, then close (avoids a RST
         that could destroy response bytes the peer has not read yet)."""

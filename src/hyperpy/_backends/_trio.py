@@ -158,6 +158,11 @@ class AsyncSocketStream:
         if scope.cancelled_caught:
             await self._raw.aclose()
 
+    def close_now(self) -> None:
+        """Close the socket at once, without a checkpoint: a task blocked reading it
+        wakes with ReadError (no TLS close_notify is sent)."""
+        self._raw.socket.close()  # trio's close notifies the socket's waiters first
+
     async def close_lingering(self, linger: float = 2.0) -> None:
         """Half-close and drain what the peer still sends, then close.
 

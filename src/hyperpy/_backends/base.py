@@ -78,6 +78,11 @@ class AsyncStream(Protocol):
         """Close at once, waking anyone blocked on the stream."""
         ...
 
+    def close_now(self) -> None:
+        """Close at once without waiting for anything (no TLS goodbye): for another
+        task or thread, whose receive on it then ends (b"" or ReadError)."""
+        ...
+
     async def close_lingering(self, linger: float = 2.0) -> None:
         """Half-close, read and discard what the peer still sends (for up to
         ``linger`` seconds), then close.
@@ -170,6 +175,10 @@ class SyncStream(Protocol):
 
     def close(self) -> None:
         """Close at once, waking any thread blocked on the stream."""
+        ...
+
+    def close_now(self) -> None:
+        """The same as ``close`` (see AsyncStream.close_now)."""
         ...
 
     def close_lingering(self, linger: float = 2.0) -> None:

@@ -1,11 +1,11 @@
 """Which HTTP/1.1 parser engine runs beneath ``_core``'s decisions.
 
 ``h11`` (pure Python, always installed) or ``zttp`` (``pip install
-hyperpy[fast]``). Both yield hyperpy's own events and keep the same rules
-(``h1.py`` and ``h1_zttp.py``), so what a peer sees does not depend on the
-engine, only how fast it is served. The choice, in order: the ``engine=`` a
-client or server was given, the ``HYPERPY_ENGINE`` environment variable, then
-zttp if it is importable, else h11.
+hyperpy[fast]``). Both (``h1_h11.py`` and ``h1_zttp.py``) have the interface
+``h1.py`` defines, yield its events and keep the same rules, so what a peer
+sees does not depend on the engine, only how fast it is served. The choice, in
+order: the ``engine=`` a client or server was given, the ``HYPERPY_ENGINE``
+environment variable, then zttp if it is importable, else h11.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from typing import cast
 
 from .._config import ServerLimits
 from .._exceptions import MissingExtra
-from .h1 import H1Client, H1Server
+from .h1 import H1ClientEngine, H1ServerEngine
 
 ENGINES = ("h11", "zttp")
-_MODULES = {"h11": "hyperpy._core.h1", "zttp": "hyperpy._core.h1_zttp"}
+_MODULES = {"h11": "hyperpy._core.h1_h11", "zttp": "hyperpy._core.h1_zttp"}
 
 
 def _available(engine: str) -> bool:
@@ -55,15 +55,15 @@ def module(engine: str) -> ModuleType:
     return importlib.import_module(_MODULES[engine])
 
 
-# Both engines' classes have the interface of h1.py's (checked by the engine tests),
-# so the IO code is typed against those.
+# Each engine module makes mypy check that its classes satisfy h1.py's Protocols (and
+# the engine tests check the outcomes), so the IO code is typed against those.
 
 
-def h1_client(engine: str) -> H1Client:
+def h1_client(engine: str) -> H1ClientEngine:
     """A new client-side HTTP/1.1 protocol state on ``engine``."""
-    return cast(H1Client, module(engine).H1Client())
+    return cast(H1ClientEngine, module(engine).H1Client())
 
 
-def h1_server(engine: str, limits: ServerLimits) -> H1Server:
+def h1_server(engine: str, limits: ServerLimits) -> H1ServerEngine:
     """A new server-side HTTP/1.1 protocol state on ``engine``, with ``limits``."""
-    return cast(H1Server, module(engine).H1Server(limits))
+    return cast(H1ServerEngine, module(engine).H1Server(limits))

@@ -1,37 +1,35 @@
-"""HTTP/1.1 as sans-IO state machines: a parser engine wrapped with hyperpy's limits
-and policies.
+"""HTTP/1.1, engine-independent: hyperpy's events, its rules, and the engine interface.
 
-These classes decide (framing, keep-alive, limits, error statuses) and turn
-events into bytes; the ``_async``/``_sync`` connections only move those bytes.
-
-The parser seam: the engine (h11 today) is named in this module only, and what
-leaves it are hyperpy's own events below (``RequestHead``, ``ResponseHead``,
-``Data``, ``EndOfMessage``, ``CLOSED``, ``NEED_DATA``). Every check that hyperpy
-adds (head limits, framing, keep-alive) is made here on those events, so it
-holds whichever engine parses underneath.
+An engine (``h1_h11`` on h11, ``h1_zttp`` on zttp) parses and serializes; what
+leaves it are the events defined here (``RequestHead``, ``ResponseHead``,
+``Data``, ``EndOfMessage``, ``CLOSED``, ``NEED_DATA``, ``PAUSED``), and the rules
+hyperpy adds on those events (head limits, smuggling, target forms, body framing,
+the h2c upgrade, error responses) are here, so they hold whichever engine parses
+underneath. ``H1ClientEngine`` and ``H1ServerEngine`` are what the
+``_async``/``_sync`` connections call on an engine: they only move the bytes it
+decides.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Union
-
-import h11
-import h11._headers
+from typing import NamedTuple, Protocol, Union
 
 from .._config import ServerLimits
-from .._exceptions import LocalProtocolError, RemoteProtocolError
-from .fields import SERVER_HEADER, http_date
+from .._exceptions import LocalProtocolError
 from .h2 import upgrade_settings_valid
 
 Fields = list[tuple[bytes, bytes]]
-_H2C_UPGRADE = ((b"connection", b"Upgrade"), (b"upgrade", b"h2c"))
+# The fields of the 101 that switches a connection to h2c.
+H2C_UPGRADE = ((b"connection", b"Upgrade"), (b"upgrade", b"h2c"))
 # RFC 9112 §4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text )
-_REASON = re.compile(rb"[\t \x21-\x7e\x80-\xff]+")
+REASON = re.compile(rb"[\t \x21-\x7e\x80-\xff]+")
 
-_CONNECTION_SPECIFIC = frozenset(
+# Fields of the connection, not of the response: a server drops them from a handler's
+# headers and sets its own framing and persistence.
+CONNECTION_SPECIFIC = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
 
@@ -95,45 +93,7 @@ class EndOfMessage(NamedTuple):
 Event = Union[RequestHead, ResponseHead, Data, EndOfMessage, _Signal]
 
 
-def _fields(headers: h11._headers.Headers) -> Fields:
-    # h11 keeps (raw name, lowercase name, value) triples; reading them directly is
-    # several times faster than iterating its Sequence interface item by item.
-    return [(name, value) for _, name, value in headers._full_items]
-
-
-def _request_head(event: h11.Request) -> RequestHead:
-    return RequestHead(event.method, event.target, _fields(event.headers), event.http_version)
-
-
-def _response_head(event: h11.Response | h11.InformationalResponse) -> ResponseHead:
-    return ResponseHead(event.status_code, event.reason, _fields(event.headers), event.http_version)
-
-
-def _end(event: h11.EndOfMessage) -> EndOfMessage:
-    return EndOfMessage(_fields(event.headers))
-
-
-# The engine's event types and hyperpy's event for each: one dict lookup per event
-# (this runs for every body chunk).
-_CONVERT: dict[type[Any], Callable[[Any], Event]] = {
-    h11.Request: _request_head,
-    h11.Response: _response_head,
-    h11.InformationalResponse: _response_head,
-    h11.EndOfMessage: _end,
-    h11.ConnectionClosed: lambda event: CLOSED,
-    h11.NEED_DATA: lambda event: NEED_DATA,
-    h11.PAUSED: lambda event: PAUSED,
-}
-
-
-def _event(event: Any) -> Event:
-    """hyperpy's event for what the engine produced."""
-    if type(event) is h11.Data:
-        return Data(bytes(event.data))
-    return _CONVERT[event if event is h11.NEED_DATA or event is h11.PAUSED else type(event)](event)
-
-
-def _origin_form(request: RequestHead) -> RequestHead:
+def origin_form(request: RequestHead) -> RequestHead:
     """The request with its target in origin form (RFC 9112 §3.2).
 
     An absolute-form target (``http://host/path``, what proxies are sent) must be
@@ -167,12 +127,6 @@ def _origin_form(request: RequestHead) -> RequestHead:
 # -- framing --------------------------------------------------------------------------
 
 
-def _join(parts: list[bytes] | None) -> bytes:
-    if not parts:
-        return b""
-    return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
 # Pieces of a framed chunk up to this size go out in one send, not three
 # (chunk-size line, data, CRLF): a copy is cheaper than two more syscalls.
 COALESCE_LIMIT = 64 * 1024
@@ -185,7 +139,7 @@ def coalesce(pieces: list[bytes]) -> list[bytes]:
     return pieces
 
 
-def _message(head: bytes, pieces: list[bytes], tail: bytes, body_size: int) -> list[bytes]:
+def message(head: bytes, pieces: list[bytes], tail: bytes, body_size: int) -> list[bytes]:
     """The buffers for a whole message: one when the body is small, else as framed."""
     if body_size <= COALESCE_LIMIT:
         return [b"".join([head, *pieces, tail])]
@@ -204,99 +158,7 @@ def body_framing(headers: Fields, length: int | None, allow_chunked: bool = True
     return headers
 
 
-# -- the client -----------------------------------------------------------------------
-
-
-class H1Client:
-    """One client-side HTTP/1.1 connection's protocol state."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, max_head_bytes: int = 64 * 1024) -> None:
-        self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head_bytes)
-
-    def _send(self, event: h11.Event) -> list[bytes]:
-        try:
-            return self._conn.send_with_data_passthrough(event) or []
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from exc
-
-    def start_request(self, method: bytes, target: bytes, headers: Fields) -> bytes:
-        """The request head."""
-        try:
-            request = h11.Request(method=method, target=target, headers=headers)
-        except h11.LocalProtocolError as exc:  # e.g. no Host: hyperpy's error, not h11's
-            raise LocalProtocolError(str(exc)) from exc
-        return _join(self._send(request))
-
-    def body(self, data: bytes) -> list[bytes]:
-        """The framed pieces of a request-body chunk, small ones joined (the data
-        itself is not copied unless joined)."""
-        return coalesce(self._send(h11.Data(data=data)))
-
-    def end_request(self, trailers: Fields | None = None) -> bytes:
-        """End of the request body; ``trailers`` need chunked framing (a streamed body)."""
-        try:
-            return _join(self._send(h11.EndOfMessage(headers=trailers or [])))
-        except LocalProtocolError as exc:
-            raise LocalProtocolError(
-                f"request body did not match its declared length: {exc}"
-            ) from exc
-
-    def whole_request(
-        self, method: bytes, target: bytes, headers: Fields, content: bytes
-    ) -> list[bytes]:
-        """The buffers that send a request whose body is in memory."""
-        head = self.start_request(method, target, headers)
-        pieces = self._send(h11.Data(data=content)) if content else []
-        return _message(head, pieces, self.end_request(), len(content))
-
-    def receive(self, data: bytes) -> None:
-        """Feed bytes from the server (``b""``: it closed its side)."""
-        self._conn.receive_data(data)
-
-    def next_event(self) -> Event:
-        """The next parsed event; a malformed response raises RemoteProtocolError."""
-        try:
-            return _event(self._conn.next_event())
-        except h11.RemoteProtocolError as exc:
-            raise RemoteProtocolError(f"malformed response: {exc}") from exc
-
-    @property
-    def response_complete(self) -> bool:
-        return self._conn.their_state is h11.DONE
-
-    @property
-    def trailing_data(self) -> bytes:
-        """Bytes received after a 101 that switched protocols (a WebSocket's first)."""
-        return bytes(self._conn.trailing_data[0])
-
-    @property
-    def request_complete(self) -> bool:
-        return self._conn.our_state is h11.DONE
-
-    @property
-    def server_closed(self) -> bool:
-        """The server will not accept another request on this connection."""
-        return self._conn.their_state in (h11.MUST_CLOSE, h11.CLOSED, h11.ERROR)
-
-    def try_reuse(self) -> bool:
-        """After a complete exchange: reset for the next request, if keep-alive allows.
-
-        Bytes that came after the response (an unsolicited second response, or
-        garbage) make the connection unusable: they must never be read as the
-        answer to the next request.
-        """
-        conn = self._conn
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            if conn.trailing_data[0]:
-                return False
-            conn.start_next_cycle()
-            return True
-        return False
-
-
-# -- the server -----------------------------------------------------------------------
+# -- the server's rules ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -337,10 +199,10 @@ def check_request_head(limits: ServerLimits, request: RequestHead) -> RequestHea
         raise RequestRejected(400, "both Content-Length and Transfer-Encoding: ambiguous framing")
     if request.method == b"CONNECT":
         raise RequestRejected(501, "CONNECT (tunnelling) is not supported here")
-    return _origin_form(request)
+    return origin_form(request)
 
 
-class _ServerWriting:
+class ServerWriting:
     """What both engines' server sides build the same way from their own
     ``start_response``/``body``/``end_response``: whole responses, error responses,
     and the h2c upgrade check."""
@@ -393,7 +255,7 @@ class _ServerWriting:
             status, headers, len(content) if trailers is None else None, reason
         )
         pieces = [] if self._head or not content else self.body(content)
-        return _message(head, pieces, self.end_response(trailers), len(content))
+        return message(head, pieces, self.end_response(trailers), len(content))
 
     def error_response(self, status: int, detail: str) -> bytes:
         """A complete short error response that ends the connection."""
@@ -403,7 +265,7 @@ class _ServerWriting:
             return b"".join(
                 self.whole_response(status, [(b"content-type", b"text/plain; charset=utf-8")], body)
             )
-        except (h11.LocalProtocolError, LocalProtocolError):
+        except LocalProtocolError:
             return b""  # a response is already under way: only closing is left
 
     def wants_h2c(self, headers: Fields) -> bytes | None:
@@ -429,87 +291,70 @@ class _ServerWriting:
         return settings if b"h2c" in tokens and upgrade_settings_valid(settings) else None
 
 
-class H1Server(_ServerWriting):
-    """One server-side HTTP/1.1 connection's protocol state, with its limits."""
+# -- the engine interface -------------------------------------------------------------
+#
+# What the IO layers call on an engine's ``H1Client`` and ``H1Server``; each engine
+# module makes mypy check that its classes provide it.
 
-    __slots__ = ("_chunked", "_closing", "_conn", "_head", "_limits")
 
-    def __init__(self, limits: ServerLimits) -> None:
-        self._limits = limits
-        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_head_bytes)
-        self._closing = False  # the next response says Connection: close
-        self._chunked = False  # the response in progress is chunked (so may carry trailers)
-        self._head = False  # the request being answered is a HEAD: the answer has no body
+class H1ClientEngine(Protocol):
+    """The client side of one HTTP/1.1 connection, on any engine."""
+
+    def start_request(self, method: bytes, target: bytes, headers: Fields) -> bytes:
+        """The request head."""
+
+    def body(self, data: bytes) -> list[bytes]:
+        """The framed pieces of a request-body chunk."""
+
+    def end_request(self, trailers: Fields | None = None) -> bytes:
+        """The end of the request body, with trailers (a streamed, chunked body only)."""
+
+    def whole_request(
+        self, method: bytes, target: bytes, headers: Fields, content: bytes
+    ) -> list[bytes]:
+        """The buffers that send a request whose body is in memory."""
+
+    def receive(self, data: bytes) -> None:
+        """Feed bytes from the server (``b""``: it closed its side)."""
+
+    def next_event(self) -> Event:
+        """The next parsed event; a malformed response raises RemoteProtocolError."""
+
+    @property
+    def response_complete(self) -> bool:
+        """The whole response has been received."""
+
+    @property
+    def trailing_data(self) -> bytes:
+        """Bytes received after a 101 that switched protocols."""
+
+    def try_reuse(self) -> bool:
+        """After a complete exchange: reset for the next request, if keep-alive allows."""
+
+
+class H1ServerEngine(Protocol):
+    """The server side of one HTTP/1.1 connection, on any engine, with its limits."""
 
     def receive(self, data: bytes) -> None:
         """Feed bytes from the client (``b""``: it closed its side)."""
-        self._conn.receive_data(data)
 
     def next_event(self) -> Event:
         """The next request event; a request that breaks a rule raises RequestRejected."""
-        try:
-            event = _event(self._conn.next_event())
-        except h11.RemoteProtocolError as exc:
-            status = exc.error_status_hint
-            if status == 400 and "exceeds" in str(exc):
-                status = 431
-            elif status == 501 and "Transfer-Encoding" in str(exc):
-                # A transfer coding other than a lone "chunked": where chunked is not
-                # final the body's length is unknowable, which MUST get 400 (RFC 9112
-                # §6.3); the engine does not say which case it was, so both get 400.
-                status = 400
-            raise RequestRejected(status, str(exc)) from exc
-        if type(event) is RequestHead:
-            event = self._check_head(event)
-            self._head = event.method == b"HEAD"
-        return event
-
-    def _check_head(self, request: RequestHead) -> RequestHead:
-        return check_request_head(self._limits, request)
 
     @property
     def expects_100_continue(self) -> bool:
-        return bool(self._conn.client_is_waiting_for_100_continue)
+        """The client waits for a 100 (Continue) before it sends the request body."""
 
     @property
     def answering_head(self) -> bool:
-        """The response being made answers a HEAD request: it carries no body, and
-        so no trailers either."""
-        return self._head
+        """The response being made answers a HEAD request: no body, no trailers."""
 
     @property
     def http_version(self) -> str:
-        version = self._conn.their_http_version
-        return version.decode() if version else "1.1"
-
-    @property
-    def can_respond(self) -> bool:
-        """True while a response may still be started (nothing sent yet)."""
-        return self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE)
-
-    @property
-    def keep_alive(self) -> bool:
-        """The connection may serve another request after this one."""
-        return self._conn.our_state is not h11.MUST_CLOSE and not self._closing
-
-    @property
-    def request_complete(self) -> bool:
-        return self._conn.their_state is h11.DONE
-
-    @property
-    def peer_closed(self) -> bool:
-        return self._conn.their_state is h11.CLOSED
-
-    def close_after_response(self) -> None:
-        """Shutting down: the next response carries ``Connection: close``."""
-        self._closing = True
+        """The request's HTTP version ("1.0" or "1.1")."""
 
     def continue_100(self) -> bytes:
-        return _join(
-            self._conn.send_with_data_passthrough(
-                h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
-            )
-        )
+        """The 100 (Continue) interim response."""
 
     def start_response(
         self,
@@ -519,69 +364,40 @@ class H1Server(_ServerWriting):
         reason: bytes = b"",
         now: float | None = None,
     ) -> bytes:
-        """Response head; adds Date, Server, framing and (when closing) Connection: close."""
-        if reason and not _REASON.fullmatch(reason):
-            # h11 writes the reason as given: CR/LF in it would inject header fields.
-            raise LocalProtocolError(f"invalid reason phrase {reason[:40]!r}")
-        fields = [(n, v) for n, v in headers if n not in _CONNECTION_SPECIFIC]
-        names = {n for n, _ in fields}
-        if b"date" not in names:
-            fields.append((b"date", http_date(now)))
-        if b"server" not in names:
-            fields.append((b"server", SERVER_HEADER))
-        # HTTP/1.0 peers cannot parse chunked: no length means close-delimited.
-        if status >= 200 and status not in (204, 304):
-            # 204 and 304 carry no body and so no framing fields (RFC 9110 §8.6).
-            chunked_ok = self._conn.their_http_version != b"1.0"
-            fields = body_framing(fields, length, allow_chunked=chunked_ok)
-        self._chunked = (b"transfer-encoding", b"chunked") in fields
-        if self._closing:
-            fields.append((b"connection", b"close"))
-        try:
-            return _join(
-                self._conn.send_with_data_passthrough(
-                    h11.Response(status_code=status, headers=fields, reason=reason)
-                )
-            )
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from exc
+        """The response head, with Date, Server, framing and Connection: close added."""
 
     def body(self, data: bytes) -> list[bytes]:
-        """The framed pieces of a response-body chunk, small ones joined (HEAD
-        responses yield none)."""
-        return coalesce(self._conn.send_with_data_passthrough(h11.Data(data=data)) or [])
-
-    @property
-    def trailers_allowed(self) -> bool:
-        """Trailers need chunked framing, which HTTP/1.0 peers cannot read."""
-        return self._conn.their_http_version != b"1.0"
+        """The framed pieces of a response-body chunk (none when answering HEAD)."""
 
     def end_response(self, trailers: Fields | None = None) -> bytes:
-        """End of the response body, with trailers if its framing can carry them."""
-        fields = trailers if trailers and self._chunked and not self._head else []
-        return _join(self._conn.send_with_data_passthrough(h11.EndOfMessage(headers=fields)))
+        """The end of the response body, with trailers if its framing can carry them."""
 
-    def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = _H2C_UPGRADE) -> bytes:
-        """The 101 response that switches protocols (h2c by default; a WebSocket's
-        accept fields otherwise)."""
-        return _join(
-            self._conn.send_with_data_passthrough(
-                h11.InformationalResponse(
-                    status_code=101, headers=list(fields), reason=b"Switching Protocols"
-                )
-            )
-        )
+    def whole_response(
+        self,
+        status: int,
+        headers: Fields,
+        content: bytes,
+        reason: bytes = b"",
+        *,
+        trailers: Fields | None = None,
+    ) -> list[bytes]:
+        """The buffers that send a response whose body is in memory."""
+
+    def error_response(self, status: int, detail: str) -> bytes:
+        """A complete short error response that ends the connection."""
+
+    def close_after_response(self) -> None:
+        """Shutting down: the next response carries ``Connection: close``."""
+
+    def wants_h2c(self, headers: Fields) -> bytes | None:
+        """The HTTP2-Settings value if this request asks to upgrade to h2c and may."""
+
+    def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = H2C_UPGRADE) -> bytes:
+        """The 101 response that switches protocols (to h2c unless given fields)."""
 
     @property
     def trailing_data(self) -> bytes:
         """Bytes received after the request that switched protocols."""
-        return bytes(self._conn.trailing_data[0])
 
     def try_reuse(self) -> bool:
         """After a complete exchange: reset for the next request, if keep-alive allows."""
-        conn = self._conn
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE and not self._closing:
-            conn.start_next_cycle()
-            self._head = False  # the next request is not known to be a HEAD yet
-            return True
-        return False

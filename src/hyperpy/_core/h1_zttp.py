@@ -1,7 +1,8 @@
-"""HTTP/1.1 on zttp: ``H1Client`` and ``H1Server`` with ``h1``'s interface and outcomes.
+"""HTTP/1.1 on zttp: ``H1Client`` and ``H1Server``, the engine with a compiled core.
 
-``h1`` wraps h11; this module puts the same classes on zttp, a parser with a
-compiled core. What leaves it are ``h1``'s own events, and every rule ``h1``
+``h1_h11`` puts these classes on h11; this module puts them on zttp, with the
+same interface (``h1.H1ClientEngine``, ``h1.H1ServerEngine``) and the same
+outcomes. What leaves it are ``h1``'s own events, and every rule the h11 engine
 enforces (smuggling, limits, target forms, keep-alive, 100-continue, protocol
 switches) gives the same status and the same closing behaviour here.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import zttp
 
@@ -36,10 +37,10 @@ from .._config import ServerLimits
 from .._exceptions import LocalProtocolError, RemoteProtocolError
 from .fields import SERVER_HEADER, http_date
 from .h1 import (
-    _CONNECTION_SPECIFIC,
-    _H2C_UPGRADE,
     CLOSED,
     COALESCE_LIMIT,
+    CONNECTION_SPECIFIC,
+    H2C_UPGRADE,
     NEED_DATA,
     PAUSED,
     Data,
@@ -49,13 +50,16 @@ from .h1 import (
     RequestHead,
     RequestRejected,
     ResponseHead,
-    _message,
-    _origin_form,
-    _ServerWriting,
+    ServerWriting,
     body_framing,
     check_request_head,
     coalesce,
+    message,
+    origin_form,
 )
+
+if TYPE_CHECKING:
+    from .h1 import H1ClientEngine, H1ServerEngine
 
 __all__ = [
     "CLOSED",
@@ -78,7 +82,7 @@ __all__ = [
 # -- states ---------------------------------------------------------------------------
 #
 # h11's per-side states, as small ints. The properties of both classes are defined by
-# them exactly as ``h1`` defines its properties by h11's.
+# them exactly as ``h1_h11`` defines its properties by h11's.
 
 _IDLE: Final = 0
 _SEND_RESPONSE: Final = 1
@@ -245,7 +249,7 @@ def _h11_head(raw: bytes) -> RequestHead | RequestRejected | None:
                 continue
             length = value
         elif name == b"transfer-encoding":
-            # h11 hints 501 here; hyperpy answers 400 (see ``h1.H1Server.next_event``).
+            # h11 hints 501 here; hyperpy answers 400 (see ``h1_h11.H1Server.next_event``).
             if codings:
                 return RequestRejected(400, "multiple Transfer-Encoding headers")
             value = value.lower()
@@ -409,7 +413,7 @@ class H1Client:
         """The buffers that send a request whose body is in memory."""
         head = self.start_request(method, target, headers)
         pieces = self._body(content) if content else []
-        return _message(head, pieces, self.end_request(), len(content))
+        return message(head, pieces, self.end_request(), len(content))
 
     def receive(self, data: bytes) -> None:
         """Feed bytes from the server (``b""``: it closed its side)."""
@@ -613,7 +617,7 @@ _CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 _NEVER = 1 << 62  # an offset no stream reaches
 
 
-class H1Server(_ServerWriting):
+class H1Server(ServerWriting):
     """One server-side HTTP/1.1 connection's protocol state, with its limits."""
 
     __slots__ = (
@@ -825,7 +829,7 @@ class H1Server(_ServerWriting):
             raise RequestRejected(501, "CONNECT (tunnelling) is not supported here")
         request = RequestHead(method, target, headers, version)
         if target[:1] != b"/":
-            request = _origin_form(request)
+            request = origin_form(request)
         self._head = method == b"HEAD"
         end_stream = event.end_stream
         self._synth_end = end_stream
@@ -1054,7 +1058,7 @@ class H1Server(_ServerWriting):
             raise LocalProtocolError(
                 f"Response status_code should be in range [200, 1000), not {status}"
             )
-        fields = [(n, v) for n, v in headers if n not in _CONNECTION_SPECIFIC]
+        fields = [(n, v) for n, v in headers if n not in CONNECTION_SPECIFIC]
         names = {n for n, _ in fields}
         if b"date" not in names:
             fields.append((b"date", http_date(now)))
@@ -1140,7 +1144,7 @@ class H1Server(_ServerWriting):
         self._settle()
         return end
 
-    def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = _H2C_UPGRADE) -> bytes:
+    def switch_protocols(self, fields: Sequence[tuple[bytes, bytes]] = H2C_UPGRADE) -> bytes:
         """The 101 response that switches protocols (h2c by default; a WebSocket's
         accept fields otherwise)."""
         if self._our != _SEND_RESPONSE or not self._proposal:
@@ -1193,3 +1197,13 @@ def _response_head(status: int, fields: list[tuple[bytes, bytes]], reason: bytes
             raise LocalProtocolError(f"Illegal reason phrase {reason!r}")
         head = b"HTTP/1.1 %d %s%s" % (status, reason, head[line_end:])
     return head
+
+
+if TYPE_CHECKING:
+    # mypy checks here that the classes have the interface the IO layers call.
+
+    def _client_conforms(client: H1Client) -> H1ClientEngine:
+        return client
+
+    def _server_conforms(server: H1Server) -> H1ServerEngine:
+        return server

@@ -43,3 +43,44 @@ class IdleTable(Generic[K]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._since
+
+
+class ExpiryQueue(Generic[K]):
+    """Keys and the deadlines they expire at, for a timeout that is the same for all
+    (each deadline "now + timeout"): deadlines then only grow, so the first key in
+    is the first due, and every operation is O(1). A deadline set out of order
+    expires when the earlier ones have."""
+
+    __slots__ = ("_due",)
+
+    def __init__(self) -> None:
+        self._due: OrderedDict[K, float] = OrderedDict()
+
+    def add(self, key: K, deadline: float) -> None:
+        """``key`` expires at ``deadline`` (replacing an earlier entry)."""
+        self._due.pop(key, None)
+        self._due[key] = deadline
+
+    def remove(self, key: K) -> None:
+        """``key`` no longer expires (absent: nothing happens)."""
+        self._due.pop(key, None)
+
+    def next_deadline(self) -> float | None:
+        """The earliest deadline, or None when no key waits."""
+        for deadline in self._due.values():
+            return deadline
+        return None
+
+    def pop_due(self, now: float) -> list[K]:
+        """The keys due by ``now``, taken out, earliest first."""
+        due: list[K] = []
+        while self._due:
+            key, deadline = next(iter(self._due.items()))
+            if deadline > now:
+                break
+            del self._due[key]
+            due.append(key)
+        return due
+
+    def __len__(self) -> int:
+        return len(self._due)

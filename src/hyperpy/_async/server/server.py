@@ -26,7 +26,7 @@ from ..._backends import (
 from ..._config import H2Settings, ServerLimits
 from ..._core.engine import choose as choose_engine
 from ..._core.h2 import PREFACE
-from ..._core.idle import IdleTable
+from ..._core.idle import ExpiryQueue, IdleTable
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
 from ..._tls import server_ssl_context
@@ -111,6 +111,9 @@ class AsyncServer:
         self._opening: set[AsyncStream] = set()
         # Connections with nothing in progress, oldest first: shed when full.
         self._idle_streams: IdleTable[AsyncStream] = IdleTable()
+        # Idle HTTP/1.1 connections' keep-alive deadlines, where the server keeps them.
+        self._expiry: ExpiryQueue[AsyncStream] = ExpiryQueue()
+        self._expiry_added = AsyncEvent()  # wakes ``_close_expired`` (and at stop)
         self._lock = AsyncStateLock()
         self._alpn_warned = False
         self._all_closed = AsyncEvent()  # no connection is open
@@ -166,6 +169,8 @@ class AsyncServer:
                             startup_error, span = exc, None
                             task_group.cancel()
                     if startup_error is None:
+                        if self.closes_idle:
+                            task_group.start_soon(self._close_expired)
                         task_status.started(self.address)
                         await self._accept_loop(listener, task_group)
                         await self._stopped.wait()
@@ -241,19 +246,55 @@ class AsyncServer:
     async def _shed_idle(self) -> None:
         with self._lock:
             victim = self._idle_streams.pop_oldest()
+            if victim is not None:
+                self._expiry.remove(victim)
         if victim is not None:
             logger.debug("at the connection limit: closing an idle connection")
             await victim.aclose()  # wakes its reader; its slot comes back as it ends
 
-    def connection_idle(self, stream: AsyncStream) -> None:
-        """``stream``'s connection has no request in progress: it may be shed."""
+    def connection_idle(self, stream: AsyncStream, expires: float | None = None) -> None:
+        """``stream``'s connection has no request in progress: it may be shed, and
+        is closed at ``expires`` if still idle (see ``_close_expired``)."""
         with self._lock:
             self._idle_streams.idle(stream, AsyncClock.now())
+            if expires is not None:
+                first = not self._expiry
+                self._expiry.add(stream, expires)
+                if first:
+                    self._expiry_added.set()  # the sweeper may sleep with nothing to do
 
     def connection_busy(self, stream: AsyncStream) -> None:
         """``stream``'s connection has a request in progress: never shed it."""
         with self._lock:
             self._idle_streams.busy(stream)
+            self._expiry.remove(stream)
+
+    @property
+    def closes_idle(self) -> bool:
+        """Where connections are not parked, one task closes every idle HTTP/1.1
+        connection at its keep-alive deadline, so that none of them holds a timer
+        (a cancel scope, a deadline entry) while it waits."""
+        return not AsyncParker.parks
+
+    async def _close_expired(self) -> None:
+        """Close connections that stayed idle past their deadline, until the server
+        stops. Closing never checkpoints, so a connection that has just received
+        bytes (and left the queue) is never closed by a stale decision."""
+        while not self._stopped.is_set():
+            with self._lock:
+                self._expiry_added.clear()
+                due = self._expiry.pop_due(AsyncClock.now())
+                for stream in due:
+                    self._idle_streams.busy(stream)
+                    stream.close_now()  # its reader wakes, and the connection ends
+                next_at = self._expiry.next_deadline()
+            if due:
+                logger.debug("closed %d connection(s) idle past the keep-alive timeout", len(due))
+            # Deadlines only grow: one added later never needs an earlier wake-up,
+            # except into an empty queue (``_expiry_added``).
+            await self._expiry_added.wait(
+                None if next_at is None else max(0.0, next_at - AsyncClock.now())
+            )
 
     @property
     def parks(self) -> bool:
@@ -325,6 +366,7 @@ class AsyncServer:
         with self._lock:
             self._opening.discard(stream)
             self._idle_streams.busy(stream)
+            self._expiry.remove(stream)
             if conn is not None:
                 self._connections.discard(conn)
             if not self._connections and not self._opening:
@@ -440,6 +482,7 @@ class AsyncServer:
             for conn in left:
                 await conn.abort()
         self._stopped.set()
+        self._expiry_added.set()
         if self._task_group is not None and left:
             self._task_group.cancel()
 

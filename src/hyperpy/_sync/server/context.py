@@ -40,12 +40,20 @@ class SyncServerContext(Protocol):
         """Run ``fn(*args)`` beside the connection (it outlives no server)."""
         ...
 
-    def connection_idle(self, stream: SyncStream) -> None:
-        """Nothing is in progress on ``stream``: the server may close it when full."""
+    def connection_idle(self, stream: SyncStream, expires: float | None = None) -> None:
+        """Nothing is in progress on ``stream``: the server may close it when full,
+        and closes it at ``expires`` (monotonic seconds) if it is still idle then.
+        Only where ``closes_idle`` says so; elsewhere the connection times its wait."""
         ...
 
     def connection_busy(self, stream: SyncStream) -> None:
         """A request is in progress on ``stream``: the server must not shed it."""
+        ...
+
+    @property
+    def closes_idle(self) -> bool:
+        """Idle connections' deadlines are kept by the server (one task for all of
+        them), so a connection waits for its next request without a timer."""
         ...
 
 

@@ -27,7 +27,7 @@ from ..._backends import (
 from ..._config import H2Settings, ServerLimits
 from ..._core.engine import choose as choose_engine
 from ..._core.h2 import PREFACE
-from ..._core.idle import IdleTable
+from ..._core.idle import ExpiryQueue, IdleTable
 from ..._exceptions import ReadError, TransportError
 from ..._models import Request, Response
 from ..._tls import server_ssl_context
@@ -112,6 +112,9 @@ class Server:
         self._opening: set[SyncStream] = set()
         # Connections with nothing in progress, oldest first: shed when full.
         self._idle_streams: IdleTable[SyncStream] = IdleTable()
+        # Idle HTTP/1.1 connections' keep-alive deadlines, where the server keeps them.
+        self._expiry: ExpiryQueue[SyncStream] = ExpiryQueue()
+        self._expiry_added = SyncEvent()  # wakes ``_close_expired`` (and at stop)
         self._lock = SyncStateLock()
         self._alpn_warned = False
         self._all_closed = SyncEvent()  # no connection is open
@@ -167,6 +170,8 @@ class Server:
                             startup_error, span = exc, None
                             task_group.cancel()
                     if startup_error is None:
+                        if self.closes_idle:
+                            task_group.start_soon(self._close_expired)
                         task_status.started(self.address)
                         self._accept_loop(listener, task_group)
                         self._stopped.wait()
@@ -242,19 +247,55 @@ class Server:
     def _shed_idle(self) -> None:
         with self._lock:
             victim = self._idle_streams.pop_oldest()
+            if victim is not None:
+                self._expiry.remove(victim)
         if victim is not None:
             logger.debug("at the connection limit: closing an idle connection")
             victim.close()  # wakes its reader; its slot comes back as it ends
 
-    def connection_idle(self, stream: SyncStream) -> None:
-        """``stream``'s connection has no request in progress: it may be shed."""
+    def connection_idle(self, stream: SyncStream, expires: float | None = None) -> None:
+        """``stream``'s connection has no request in progress: it may be shed, and
+        is closed at ``expires`` if still idle (see ``_close_expired``)."""
         with self._lock:
             self._idle_streams.idle(stream, SyncClock.now())
+            if expires is not None:
+                first = not self._expiry
+                self._expiry.add(stream, expires)
+                if first:
+                    self._expiry_added.set()  # the sweeper may sleep with nothing to do
 
     def connection_busy(self, stream: SyncStream) -> None:
         """``stream``'s connection has a request in progress: never shed it."""
         with self._lock:
             self._idle_streams.busy(stream)
+            self._expiry.remove(stream)
+
+    @property
+    def closes_idle(self) -> bool:
+        """Where connections are not parked, one task closes every idle HTTP/1.1
+        connection at its keep-alive deadline, so that none of them holds a timer
+        (a cancel scope, a deadline entry) while it waits."""
+        return not SyncParker.parks
+
+    def _close_expired(self) -> None:
+        """Close connections that stayed idle past their deadline, until the server
+        stops. Closing never checkpoints, so a connection that has just received
+        bytes (and left the queue) is never closed by a stale decision."""
+        while not self._stopped.is_set():
+            with self._lock:
+                self._expiry_added.clear()
+                due = self._expiry.pop_due(SyncClock.now())
+                for stream in due:
+                    self._idle_streams.busy(stream)
+                    stream.close_now()  # its reader wakes, and the connection ends
+                next_at = self._expiry.next_deadline()
+            if due:
+                logger.debug("closed %d connection(s) idle past the keep-alive timeout", len(due))
+            # Deadlines only grow: one added later never needs an earlier wake-up,
+            # except into an empty queue (``_expiry_added``).
+            self._expiry_added.wait(
+                None if next_at is None else max(0.0, next_at - SyncClock.now())
+            )
 
     @property
     def parks(self) -> bool:
@@ -326,6 +367,7 @@ class Server:
         with self._lock:
             self._opening.discard(stream)
             self._idle_streams.busy(stream)
+            self._expiry.remove(stream)
             if conn is not None:
                 self._connections.discard(conn)
             if not self._connections and not self._opening:
@@ -441,6 +483,7 @@ class Server:
             for conn in left:
                 conn.abort()
         self._stopped.set()
+        self._expiry_added.set()
         if self._task_group is not None and left:
             self._task_group.cancel()
 
