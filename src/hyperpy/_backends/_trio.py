@@ -41,7 +41,7 @@ _STREAM_ERRORS = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 class AsyncSocketStream:
     """A connected TCP stream, maybe TLS, over trio (implements ``base.AsyncStream``)."""
 
-    __slots__ = ("_peername", "_raw", "_stream")
+    __slots__ = ("_peername", "_raw", "_receive_some", "_send", "_stream")
 
     def __init__(
         self,
@@ -52,17 +52,35 @@ class AsyncSocketStream:
         raw = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
         self._raw: trio.SocketStream = raw
         self._peername = peername if peername is not None else _peer(raw.socket)
+        # Cleartext goes straight to trio's socket: SocketStream adds two context
+        # managers per call (one generator-based) to guard against concurrent use
+        # and translate errors, which hyperpy's connections need neither of (one
+        # reader and one writer each; errors are translated below).
+        plain = stream is raw
+        self._receive_some = raw.socket.recv if plain else stream.receive_some
+        self._send = self._send_plain if plain else stream.send_all
+
+    async def _send_plain(self, data: bytes | bytearray | memoryview) -> None:
+        sock = self._raw.socket
+        with memoryview(data) as view:
+            total = len(view)
+            if not total:
+                await trio.lowlevel.checkpoint()
+                return
+            sent = await sock.send(view)
+            while sent < total:
+                sent += await sock.send(view[sent:])
 
     async def receive(self, max_bytes: int = 65536, timeout: float | None = None) -> bytes:
         """Up to ``max_bytes`` bytes; ``b""`` at end of stream."""
         try:
             if timeout is None:
-                return bytes(await self._stream.receive_some(max_bytes))
+                return bytes(await self._receive_some(max_bytes))
             # A bare cancel scope, not fail_after: that one is a generator-based
             # context manager, and this runs for every read.
             scope = trio.CancelScope(deadline=trio.current_time() + timeout)
             with scope:
-                data = await self._stream.receive_some(max_bytes)
+                data = await self._receive_some(max_bytes)
             if scope.cancelled_caught:
                 raise ReadTimeout(f"no data from the peer within {timeout} s")
             return bytes(data)
@@ -73,11 +91,11 @@ class AsyncSocketStream:
         """Send every byte, or raise: a partial write is never reported as done."""
         try:
             if timeout is None:
-                await self._stream.send_all(data)
+                await self._send(data)
                 return
             scope = trio.CancelScope(deadline=trio.current_time() + timeout)
             with scope:
-                await self._stream.send_all(data)
+                await self._send(data)
             if scope.cancelled_caught:
                 raise WriteTimeout(f"the peer did not take our data within {timeout} s")
         except (*_STREAM_ERRORS, ssl.SSLError) as exc:
