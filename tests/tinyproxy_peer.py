@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import accepts, free_port, stop
 
 START_TIMEOUT = 5.0
 STOP_TIMEOUT = 3.0
@@ -44,30 +44,6 @@ LogLevel Info
 LogFile "{log}"
 PidFile "{pid}"
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
 
 
 def _start(directory: Path, binary: str, port: int) -> subprocess.Popen[bytes] | None:
@@ -89,10 +65,10 @@ def _start(directory: Path, binary: str, port: int) -> subprocess.Popen[bytes] |
         if process.poll() is not None:
             return None
         # Re-check after connecting: the port might belong to another program.
-        if _accepts(port) and process.poll() is None:
+        if accepts(port) and process.poll() is None:
             return process
         time.sleep(0.05)
-    _stop(process)
+    stop(process, timeout=STOP_TIMEOUT)
     return None
 
 
@@ -120,7 +96,7 @@ def tinyproxy(port: int | None = None) -> Iterator[str]:
         process = None
         chosen = 0
         for _ in range(attempts):
-            chosen = port if port is not None else _free_port()
+            chosen = port if port is not None else free_port()
             process = _start(directory, binary, chosen)
             if process is not None:
                 break
@@ -132,4 +108,4 @@ def tinyproxy(port: int | None = None) -> Iterator[str]:
         try:
             yield f"http://127.0.0.1:{chosen}"
         finally:
-            _stop(process)
+            stop(process, timeout=STOP_TIMEOUT)

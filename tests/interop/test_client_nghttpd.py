@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -33,6 +32,7 @@ import pytest
 import trio
 import trustme
 from peers import interop, require
+from processes import accepts, free_port, stop
 
 from hyperpy import AsyncClient, Client, H2Settings, Request, Response
 
@@ -63,29 +63,6 @@ def small_file(index: int) -> bytes:
 # -- nghttpd ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    for stop in (process.terminate, process.kill):
-        if process.poll() is not None:
-            return
-        stop()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(5)
-
-
 @dataclass
 class Files:
     htdocs: Path
@@ -100,7 +77,7 @@ def nghttpd(files: Files, tls: bool, options: list[str], log: Path) -> Iterator[
     """nghttpd serving ``files.htdocs`` with ``options``; yields its base URL."""
     binary = require("nghttpd")
     for _ in range(START_ATTEMPTS):
-        port = _free_port()
+        port = free_port()
         command = [binary, "-a", "127.0.0.1", "-d", str(files.htdocs), *options, str(port)]
         command += [str(files.key), str(files.cert)] if tls else ["--no-tls"]
         with open(log, "ab") as output:
@@ -108,17 +85,17 @@ def nghttpd(files: Files, tls: bool, options: list[str], log: Path) -> Iterator[
                 command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None and not _accepts(port):
+        while time.monotonic() < deadline and process.poll() is None and not accepts(port):
             time.sleep(0.05)
-        if process.poll() is None and _accepts(port):
+        if process.poll() is None and accepts(port):
             break
-        _stop(process)  # most likely the port was taken in between: try another
+        stop(process)  # most likely the port was taken in between: try another
     else:
         pytest.fail(f"nghttpd did not start\n{log.read_text(errors='replace')}", pytrace=False)
     try:
         yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="module")

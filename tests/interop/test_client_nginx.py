@@ -12,11 +12,9 @@ failing a request.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -30,6 +28,7 @@ import pytest
 import trio
 import trustme
 from peers import interop, require
+from processes import accepts, free_port, stop
 
 from hyperpy import AsyncClient, Client, Request, Response
 
@@ -61,30 +60,6 @@ def cells(world: str, protocols: list[str]) -> list[Any]:
 
 
 # -- nginx ------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGQUIT (nginx's graceful stop), then SIGTERM, then SIGKILL, each bounded."""
-    for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            return
-        process.send_signal(sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_TIMEOUT)
 
 
 def _server_block(plain: int, tls: int, root: Path, cert: Path, key: Path, extra: str) -> str:
@@ -161,7 +136,7 @@ class Nginx:
 def _start(
     binary: str, directory: Path, cert: Path, key: Path, digest: str
 ) -> tuple[subprocess.Popen[bytes] | None, Nginx]:
-    nginx = Nginx([_free_port() for _ in range(4)], directory, digest)
+    nginx = Nginx([free_port() for _ in range(4)], directory, digest)
     conf = directory / "nginx.conf"
     conf.write_text(_config(directory, binary, nginx.ports, cert, key))
     command = [binary, "-p", str(directory), "-c", str(conf), "-e", str(directory / "error.log")]
@@ -171,10 +146,10 @@ def _start(
         )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline and process.poll() is None:
-        if all(_accepts(port) for port in nginx.ports):
+        if all(accepts(port) for port in nginx.ports):
             return process, nginx
         time.sleep(0.05)
-    _stop(process)
+    stop(process, signal.SIGQUIT, STOP_TIMEOUT)
     return None, nginx
 
 
@@ -205,7 +180,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory, ca: trustme.CA) -> Iterator[
     try:
         yield running
     finally:
-        _stop(process)
+        stop(process, signal.SIGQUIT, STOP_TIMEOUT)
 
 
 def client_options(

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -35,6 +34,7 @@ import trustme
 from apps.deploy_app import SLOW_STARTED
 from apps.running import REPO, Served, wait_until
 from peers import interop
+from processes import accepts, free_port, stop
 
 import hyperpy
 
@@ -135,30 +135,6 @@ def _main_config(directory: Path, site: str, binary: str) -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGQUIT (nginx's graceful stop), then SIGTERM, then SIGKILL, each bounded."""
-    for sig in (signal.SIGQUIT, signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            return
-        process.send_signal(sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(STOP_TIMEOUT)
-
-
 @dataclass
 class Nginx:
     """A running nginx: its HTTPS and plain-HTTP ports and its files."""
@@ -183,7 +159,7 @@ def _start_nginx(
     binary: str, directory: Path, upstream: str, cert: Path, key: Path
 ) -> tuple[subprocess.Popen[bytes] | None, Nginx]:
     """nginx on two free ports, listening; None if it exited without listening."""
-    nginx = Nginx(_free_port(), _free_port(), directory)
+    nginx = Nginx(free_port(), free_port(), directory)
     site = site_config(upstream, nginx.https_port, nginx.http_port, cert, key)
     conf = directory / "nginx.conf"
     conf.write_text(_main_config(directory, site, binary))
@@ -197,16 +173,16 @@ def _start_nginx(
         wait_until(
             lambda: (
                 process.poll() is not None
-                or (_accepts(nginx.https_port) and _accepts(nginx.http_port))
+                or (accepts(nginx.https_port) and accepts(nginx.http_port))
             ),
             START_TIMEOUT,
         )
     except BaseException:
-        _stop(process)
+        stop(process, signal.SIGQUIT, STOP_TIMEOUT)
         raise
-    if process.poll() is None and _accepts(nginx.https_port):
+    if process.poll() is None and accepts(nginx.https_port):
         return process, nginx
-    _stop(process)
+    stop(process, signal.SIGQUIT, STOP_TIMEOUT)
     return None, nginx
 
 
@@ -228,7 +204,7 @@ def run_nginx(upstream: str, cert: Path, key: Path) -> Iterator[Nginx]:
         try:
             yield nginx
         finally:
-            _stop(process)
+            stop(process, signal.SIGQUIT, STOP_TIMEOUT)
 
 
 # -- the stack: nginx in front of hyperpy serve -----------------------------------------
@@ -484,7 +460,7 @@ def test_sigterm_drains_the_request_in_flight(
         # It stops accepting at once: nginx now fails to reach it (502), which is why
         # a balancer must stop sending to a host before it is signalled.
         port = stack.upstream_port
-        assert wait_until(lambda: not _accepts(port), STOP_TIMEOUT), stack.logs()
+        assert wait_until(lambda: not accepts(port), STOP_TIMEOUT), stack.logs()
         assert client.get(stack.url("/healthz")).status_code == 502
 
         thread.join(REQUEST_TIMEOUT)
