@@ -269,3 +269,27 @@ async def _swallow(request: Any) -> None:
         await request
     except hyperpy.HTTPError:
         pass  # the server cut the request when its grace ran out
+
+
+async def test_an_app_stuck_in_its_shutdown_is_stopped_at_lifespan_timeout() -> None:
+    stopped: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert scope["type"] == "lifespan"
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        try:
+            await trio.sleep_forever()  # never completes its shutdown
+        finally:
+            stopped.append("cancelled")
+
+    server = AsyncServer(ASGIAdapter(app), port=0)
+    server.lifespan_timeout = 0.3  # the server's bound applies, not one of the adapter's
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        started = trio.current_time()
+        with trio.fail_after(5):
+            await server.shutdown(grace=0.1)
+    assert stopped == ["cancelled"]
+    assert trio.current_time() - started < 3.0

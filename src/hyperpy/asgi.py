@@ -125,12 +125,14 @@ class ASGIAdapter:
         try:
             yield
         finally:
-            with trio.move_on_after(30) as scope:
-                scope.shield = True
+            # The server runs this shielded and bounded by its ``lifespan_timeout``;
+            # an app still in its shutdown when that runs out is stopped.
+            try:
                 await to_app.send({"type": "lifespan.shutdown"})
                 await self._lifespan_reply(server_inbox, failure, "shutdown")
                 await finished.wait()
-            protected.cancel()  # an app still in its shutdown after 30 s is stopped
+            finally:
+                protected.cancel()
 
     async def _lifespan_reply(
         self,

@@ -37,10 +37,15 @@ async def app(request: Request) -> Response:
     try:
         async for message in ws:
             await ws.send(message)  # echo, text as text and bytes as bytes
-    except hyperpy.WebSocketClosed:
-        pass
+    except hyperpy.WebSocketClosed as closed:
+        CLOSES.append(closed.code)
+    else:
+        CLOSES.append(ws.closed.code if ws.closed is not None else None)
     await ws.close()
     return Response(200)
+
+
+CLOSES: list[int | None] = []  # the close codes the echo saw, in order
 
 
 @pytest.fixture
@@ -74,6 +79,22 @@ async def test_subprotocol_is_negotiated(server: AsyncServer) -> None:
             assert ws.subprotocol == "chat.v2"
         async with client.websocket(ws_url(server, "/echo"), subprotocols=["x"]) as ws:
             assert ws.subprotocol is None
+
+
+async def test_the_block_closes_it_with_1000_or_1011_if_it_raised(server: AsyncServer) -> None:
+    CLOSES.clear()
+    async with AsyncClient() as client:
+        async with client.websocket(ws_url(server, "/echo")) as ws:
+            await ws.send("hi")
+            assert await ws.receive(timeout=5) == "hi"
+        with pytest.raises(LookupError):
+            async with client.websocket(ws_url(server, "/echo")) as ws:
+                raise LookupError("the block failed")
+    for _ in range(500):  # the server's side ends just after ours: at most 5 s
+        if len(CLOSES) == 2:
+            break
+        await AsyncClock.sleep(0.01)
+    assert CLOSES == [1000, 1011]
 
 
 async def test_close_codes_reach_the_other_side(server: AsyncServer) -> None:

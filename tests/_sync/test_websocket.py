@@ -38,10 +38,15 @@ def app(request: Request) -> Response:
     try:
         for message in ws:
             ws.send(message)  # echo, text as text and bytes as bytes
-    except hyperpy.WebSocketClosed:
-        pass
+    except hyperpy.WebSocketClosed as closed:
+        CLOSES.append(closed.code)
+    else:
+        CLOSES.append(ws.closed.code if ws.closed is not None else None)
     ws.close()
     return Response(200)
+
+
+CLOSES: list[int | None] = []  # the close codes the echo saw, in order
 
 
 @pytest.fixture
@@ -73,6 +78,22 @@ def test_subprotocol_is_negotiated(server: Server) -> None:
             assert ws.subprotocol == "chat.v2"
         with client.websocket(ws_url(server, "/echo"), subprotocols=["x"]) as ws:
             assert ws.subprotocol is None
+
+
+def test_the_block_closes_it_with_1000_or_1011_if_it_raised(server: Server) -> None:
+    CLOSES.clear()
+    with Client() as client:
+        with client.websocket(ws_url(server, "/echo")) as ws:
+            ws.send("hi")
+            assert ws.receive(timeout=5) == "hi"
+        with pytest.raises(LookupError):
+            with client.websocket(ws_url(server, "/echo")) as ws:
+                raise LookupError("the block failed")
+    for _ in range(500):  # the server's side ends just after ours: at most 5 s
+        if len(CLOSES) == 2:
+            break
+        SyncClock.sleep(0.01)
+    assert CLOSES == [1000, 1011]
 
 
 def test_close_codes_reach_the_other_side(server: Server) -> None:

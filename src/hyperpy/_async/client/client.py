@@ -532,10 +532,8 @@ class AsyncClient:
             limits,
             self.engine,
         )
-        try:
+        async with ws:  # an error in the block closes with 1011, else 1000
             yield ws
-        finally:
-            await ws.close()
 
     # -- the verbs --------------------------------------------------------------
 

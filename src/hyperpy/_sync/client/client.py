@@ -533,10 +533,8 @@ class Client:
             limits,
             self.engine,
         )
-        try:
+        with ws:  # an error in the block closes with 1011, else 1000
             yield ws
-        finally:
-            ws.close()
 
     # -- the verbs --------------------------------------------------------------
 
