@@ -3,9 +3,11 @@
 A trio task waiting for a connection's next request costs a few kilobytes; a
 thread blocked on it costs a thread, and with hundreds of them the runnable
 ones fight over the GIL and the latency tail grows. So the blocking world
-*parks* an idle connection: its thread gives it up and returns, one selector
-thread watches every parked socket, and when one becomes readable (or its idle
-deadline passes) its work resumes on a bounded, reused pool of worker threads.
+*parks* an idle connection: its thread gives it up and returns. On Linux the
+parked sockets sit armed in one epoll set that a bounded, reused pool of worker
+threads waits on, so the kernel hands a readable connection straight to a worker
+(``_EpollParker``); elsewhere one selector thread watches them and hands them to
+a worker pool (``_SelectorParker``). Idle deadlines are a timer's.
 
 The trio twins (``_trio.AsyncParker``, ``_trio.AsyncWorkerPool``) never park:
 their tasks simply wait.

@@ -41,8 +41,8 @@ class AsyncServerContext(Protocol):
 
     def connection_idle(self, stream: AsyncStream, expires: float | None = None) -> None:
         """Nothing is in progress on ``stream``: the server may close it when full,
-        and closes it at ``expires`` (monotonic seconds) if it is still idle then.
-        Only where ``closes_idle`` says so; elsewhere the connection times its wait."""
+        and, where ``closes_idle``, closes it at ``expires`` (monotonic seconds) if it
+        is still idle then; elsewhere the connection times its own wait."""
         ...
 
     def connection_busy(self, stream: AsyncStream) -> None:

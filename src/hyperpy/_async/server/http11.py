@@ -161,19 +161,17 @@ class AsyncServerHTTP11Connection:
                 return None  # CLOSED (or PAUSED, which cannot happen here)
             if started is None:
                 now = AsyncClock.now()
-                closes_idle = self._context.closes_idle
                 if self.idle_deadline is None:
                     keep_alive = limits.keep_alive_timeout
                     self.idle_deadline = None if keep_alive is None else now + keep_alive
-                    # Where the server keeps idle deadlines, it closes the stream at
-                    # this one (waking the read below); else the read is timed.
-                    expires = self.idle_deadline if closes_idle else None
-                    self._context.connection_idle(self._stream, expires)
+                    self._context.connection_idle(self._stream, self.idle_deadline)
                 if self.idle_deadline is not None and now >= self.idle_deadline:
                     return None  # idle for the whole keep-alive timeout
                 if self._context.parks and not self._stream.is_readable():
                     return PARKED
-                if closes_idle or self.idle_deadline is None:
+                # Where the server keeps idle deadlines it closes the stream at this
+                # one, waking the read below; else the read is timed.
+                if self._context.closes_idle or self.idle_deadline is None:
                     timeout = None
                 else:
                     timeout = self.idle_deadline - now

@@ -53,7 +53,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         self._started = False  # our SETTINGS are queued (a GOAWAY may follow them)
         self._shutdown_asked = False  # begin_shutdown came before run
         self._write_timeout = context.limits.write_timeout
-        self._preface = AsyncEvent()  # set once the client's first bytes are in
+        # After an h2c upgrade: set once the client's first frames are in.
+        self._preface = AsyncEvent() if upgrade is not None else None
 
     def begin_shutdown(self) -> None:
         """Graceful shutdown: GOAWAY now; streams in flight finish; then close."""
@@ -146,7 +147,8 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
 
     def _on_changes(self, changes: Changes) -> None:
         assert self._handlers is not None
-        self._preface.set()
+        if self._preface is not None:
+            self._preface.set()
         for sid in changes.reset:
             # The client gave up on it: its handler's work is wasted (and a rapid
             # reset attack counts on it running on), so stop it at once.
@@ -181,7 +183,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if request is None:
             await self._finish_stream(sid, ErrorCodes.PROTOCOL_ERROR)
             return
-        if upgraded is not None:
+        if upgraded is not None and self._preface is not None:
             request._stream = None  # its body (none) came over HTTP/1.1
         else:
             request._stream = AsyncHTTP2RequestBody(self, sid, request)
@@ -199,7 +201,7 @@ class AsyncServerHTTP2Connection(AsyncHTTP2Base):
         if response is None:
             await self._finish_stream(sid, ErrorCodes.INTERNAL_ERROR)
             return
-        if upgraded is not None:
+        if upgraded is not None and self._preface is not None:
             # The answer to the upgrading request waits (briefly) for the client's
             # preface: until then the client may still be reading the 101, with room
             # for little after it (curl 7.88 fails past 32 KiB); after it, it has

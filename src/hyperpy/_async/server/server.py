@@ -254,10 +254,11 @@ class AsyncServer:
 
     def connection_idle(self, stream: AsyncStream, expires: float | None = None) -> None:
         """``stream``'s connection has no request in progress: it may be shed, and
-        is closed at ``expires`` if still idle (see ``_close_expired``)."""
+        is closed at ``expires`` if still idle, where ``closes_idle`` (see
+        ``_close_expired``; parked connections' deadlines are the parker's)."""
         with self._lock:
             self._idle_streams.idle(stream, AsyncClock.now())
-            if expires is not None:
+            if expires is not None and self.closes_idle:
                 first = not self._expiry
                 self._expiry.add(stream, expires)
                 if first:

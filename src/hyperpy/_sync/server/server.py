@@ -255,10 +255,11 @@ class Server:
 
     def connection_idle(self, stream: SyncStream, expires: float | None = None) -> None:
         """``stream``'s connection has no request in progress: it may be shed, and
-        is closed at ``expires`` if still idle (see ``_close_expired``)."""
+        is closed at ``expires`` if still idle, where ``closes_idle`` (see
+        ``_close_expired``; parked connections' deadlines are the parker's)."""
         with self._lock:
             self._idle_streams.idle(stream, SyncClock.now())
-            if expires is not None:
+            if expires is not None and self.closes_idle:
                 first = not self._expiry
                 self._expiry.add(stream, expires)
                 if first:
