@@ -8,6 +8,7 @@ import contextlib
 import signal
 import socket
 import subprocess
+import time
 
 
 def free_port() -> int:
@@ -37,3 +38,25 @@ def stop(
         process.send_signal(sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout)
+
+
+def started(
+    process: subprocess.Popen[bytes],
+    ports: list[int],
+    timeout: float,
+    first: int = signal.SIGTERM,
+) -> bool:
+    """Wait until ``process`` accepts on every port: True. False when it exited or
+    ``timeout`` passed (it is stopped then); stopped too if the wait is interrupted
+    (a test timeout, Ctrl-C), so that no peer outlives its test."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and process.poll() is None:
+            if all(accepts(port) for port in ports):
+                return True
+            time.sleep(0.05)
+    except BaseException:
+        stop(process, first)
+        raise
+    stop(process, first)
+    return False

@@ -345,10 +345,15 @@ def _check_refused(run: Run, protocol: Protocol, target: Target) -> None:
     assert "100 Continue" not in run.log and "< HTTP/2 100" not in run.log
     if run.returncode and protocol.version_of(True) == "2":
         # The server ends the stream it answered unread with RST_STREAM(NO_ERROR)
-        # (RFC 9113 §8.1); curl races with it (seen with 7.88) and may report the
-        # stream as broken although the 413 was sent whole. test_h2_interop.py
-        # checks the same answer with nghttp, which handles it.
-        assert run.returncode in (18, 52, 92), run.log[-3000:]
+        # (RFC 9113 §8.1); curl 7.88 races with it and reports the stream as broken
+        # (18, 92) after the 413 arrived, or, about one run in ten, drops the
+        # answer with the stream (52, "empty reply"). test_h2_interop.py checks the
+        # same answer strictly with nghttp, which handles the reset.
+        if run.returncode == 52:
+            assert "Empty reply from server" in run.log, run.log[-3000:]
+        else:
+            assert run.returncode in (18, 92), run.log[-3000:]
+            assert transfer.status == 413, transfer
         return
     _ok(run, protocol, 1, with_body=True)
     assert (transfer.status, transfer.body) == (413, b"refused unread\n")

@@ -17,7 +17,6 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -33,7 +32,7 @@ import pytest
 import trustme
 from apps.deploy_app import SLOW_STARTED
 from apps.running import REPO, Served, wait_until
-from peers import interop
+from peers import interop, require
 from processes import accepts, free_port, stop
 
 import hyperpy
@@ -57,24 +56,14 @@ REQUEST_TIMEOUT = 15.0
 MIB = bytes(range(256)) * 4096
 
 # nginx is the client here: it speaks HTTP/1.1 to hyperpy (proxy_http_version 1.1).
-pytestmark = interop("nginx", "HTTP/1.1", role="server")
+THROUGH_NGINX = interop("nginx", "HTTP/1.1", role="server")
 
 
 # -- nginx ------------------------------------------------------------------------------
 
 
 def _nginx_binary() -> str:
-    # Debian puts it in /usr/sbin, which is not on every user's PATH.
-    found = shutil.which("nginx") or next(
-        (path for path in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(path, os.X_OK)),
-        None,
-    )
-    if found is None:
-        message = "nginx not installed (apt-get install nginx-light)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return found
+    return require("nginx")
 
 
 def doc_config() -> str:
@@ -278,7 +267,7 @@ def client(client_ssl_context: ssl.SSLContext) -> Iterator[hyperpy.Client]:
         yield client
 
 
-def test_the_page_runs_hyperpy_as_the_test_does(world: str) -> None:
+def test_the_page_runs_hyperpy_as_the_test_does() -> None:
     # The flags every stack below runs with, in each world, are the page's.
     text = DOC.read_text(encoding="utf-8")
     for flags in (PROXY_FLAGS, KEEP_ALIVE_FLAGS):
@@ -288,6 +277,7 @@ def test_the_page_runs_hyperpy_as_the_test_does(world: str) -> None:
 # -- through nginx ----------------------------------------------------------------------
 
 
+@THROUGH_NGINX
 def test_requests_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
     port = stack.nginx.https_port
     response = client.get(stack.url("/healthz"))
@@ -314,6 +304,7 @@ def test_requests_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
     assert response.headers["location"] == "https://127.0.0.1/whoami?x=1"
 
 
+@THROUGH_NGINX
 def test_http2_to_nginx_is_http11_to_hyperpy(
     stack: Stack, h2_client_ssl_context: ssl.SSLContext
 ) -> None:
@@ -324,6 +315,7 @@ def test_http2_to_nginx_is_http11_to_hyperpy(
     assert response.json()["scheme"] == "https"
 
 
+@THROUGH_NGINX
 def test_forwarded_headers_from_the_client_are_not_believed(
     stack: Stack, client_ssl_context: ssl.SSLContext
 ) -> None:
@@ -362,6 +354,7 @@ def test_forwarded_headers_from_the_client_are_not_believed(
     )
 
 
+@THROUGH_NGINX
 def test_streamed_response_arrives_in_pieces(stack: Stack, client: hyperpy.Client) -> None:
     # /events/ is the page's unbuffered location: with nginx's buffering, the ticks
     # would arrive together at the end.
@@ -405,6 +398,7 @@ def _upstream_connections(port: int) -> tuple[set[int], set[int]]:
     return seen, established
 
 
+@THROUGH_NGINX
 def test_upstream_connections_are_kept_alive(stack: Stack, client: hyperpy.Client) -> None:
     # The app cannot tell: with --proxy-headers it sees the forwarded client, port 0.
     # The kernel can: every TCP connection nginx opened to hyperpy stays in its table,
@@ -438,6 +432,7 @@ def test_websocket_through_nginx(stack: Stack, client: hyperpy.Client) -> None:
 # -- stacks of their own ----------------------------------------------------------------
 
 
+@THROUGH_NGINX
 @pytest.mark.parametrize("world", WORLDS)
 def test_sigterm_drains_the_request_in_flight(
     world: str, certificate: tuple[Path, Path], client: hyperpy.Client
@@ -471,6 +466,7 @@ def test_sigterm_drains_the_request_in_flight(
         assert stack.served.wait(REQUEST_TIMEOUT) == 0, stack.logs()
 
 
+@THROUGH_NGINX
 @pytest.mark.parametrize("world", WORLDS)
 def test_unix_socket_upstream_with_a_root_path(
     world: str, certificate: tuple[Path, Path], client: hyperpy.Client

@@ -12,7 +12,8 @@ Over HTTP/1.1, HTTP/1.1 with TLS and, for httpx and niquests, HTTP/2 with TLS (A
 The cases: a query string, a 1 MiB echo, a chunked (generator) upload, a 4 MiB
 streamed download, HEAD, a 404, a custom header and two Set-Cookie fields,
 keep-alive (the server counts the connections), and for HTTP/2 clients several
-requests at once over one connection. Every body is read as a stream.
+requests at once over one connection. Bodies are read as streams, but for the
+concurrent HTTP/2 checks.
 
 niquests brings urllib3-future, which by default overwrites the ``urllib3``
 package: the urllib3 and requests cells then skip (fail in CI) rather than test
