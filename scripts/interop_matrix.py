@@ -6,7 +6,9 @@ table per role: a row per peer and protocol, a column per world and engine, each
 cell the tests that passed out of those that ran.
 
     python scripts/interop_matrix.py [--records build/interop] [--out docs/interop.md]
-    python scripts/interop_matrix.py --check   # exit 1 if any cell failed or is missing
+    python scripts/interop_matrix.py --check   # exit 1 if a cell failed or was skipped,
+                                               # an engine's record is missing, or
+                                               # the engines did not run the same tests
 """
 
 from __future__ import annotations
@@ -108,13 +110,38 @@ def render(records: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def failures(records: list[dict[str, Any]]) -> list[str]:
-    return [
+def failures(records: list[dict[str, Any]], engines: list[str]) -> list[str]:
+    """Every cell test that did not pass, every engine without a record, and every
+    test one engine ran and another did not (a partial or stale record)."""
+    bad = [
         f"{record['engine']}: {result['test']} {result['outcome']}"
         for record in records
         for result in record["results"]
         if result["outcome"] != "passed"
     ]
+    have = {record["engine"] for record in records}
+    bad += [
+        f"{engine}: no record (run tests/interop under it)"
+        for engine in engines
+        if engine not in have
+    ]
+    ran = {record["engine"]: {r["test"] for r in record["results"]} for record in records}
+    every = set().union(*ran.values()) if ran else set()
+    for engine, tests in sorted(ran.items()):
+        bad += [f"{engine}: {test} did not run" for test in sorted(every - tests)]
+    return bad
+
+
+def installed_engines() -> list[str]:
+    from hyperpy._core.engine import ENGINES, choose
+
+    found = []
+    for engine in ENGINES:
+        try:
+            found.append(choose(engine))
+        except Exception:  # not installed: its record is not expected
+            continue
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(render(records))
     print(f"wrote {args.out} from {len(records)} engine record(s)")
     if args.check:
-        bad = failures(records)
+        bad = failures(records, installed_engines())
         for line in bad:
             print("not passed:", line, file=sys.stderr)
         return 1 if bad else 0

@@ -292,4 +292,4 @@ async def test_an_app_stuck_in_its_shutdown_is_stopped_at_lifespan_timeout() -> 
         with trio.fail_after(5):
             await server.shutdown(grace=0.1)
     assert stopped == ["cancelled"]
-    assert trio.current_time() - started < 3.0
+    assert 0.25 <= trio.current_time() - started < 3.0  # at lifespan_timeout, not sooner

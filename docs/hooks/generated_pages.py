@@ -32,7 +32,7 @@ GENERATED = {
         "WebSocket conformance",
         "This page is generated from a run of the WebSocket conformance suite"
         " (autobahn test cases, through kosoku) against hyperpy's WebSocket client"
-        " and server, in both worlds. See `tests/interop` for the run.\n",
+        " and server, in both worlds: `python scripts/autobahn.py` writes it.\n",
     ),
 }
 

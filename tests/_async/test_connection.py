@@ -189,7 +189,8 @@ async def test_each_idle_connection_keeps_its_own_deadline(net: AsyncMemoryNetwo
                 await busy.send_all(request, 5.0)
                 assert [r.body for r in await read_responses(busy, [b"GET"])] == [b"ok"]
                 await AsyncClock.sleep(0.15)
-            assert await read_until_eof(idle, limit=1.0) == b""
+            # Closed about 0.5 s ago already: not held open by the other's requests.
+            assert await read_until_eof(idle, limit=0.2) == b""
             await busy.send_all(request, 5.0)
             assert [r.body for r in await read_responses(busy, [b"GET"])] == [b"ok"]
 

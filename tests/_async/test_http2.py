@@ -22,12 +22,13 @@ import hyperpy
 from hyperpy import (
     AsyncClient,
     AsyncServer,
+    ConnectError,
     H2Settings,
     Headers,
-    HTTPError,
     Request,
     Response,
     Timeout,
+    TransportError,
 )
 from hyperpy._async.client.http2 import AsyncHTTP2Connection
 from hyperpy._async.server.http2 import AsyncServerHTTP2Connection
@@ -299,8 +300,10 @@ async def test_h2_chosen_by_alpn_on_a_server_without_http2_is_refused_once_loudl
             http2=True, verify=h2_client_ssl_context, timeout=CLIENT_TIMEOUT, retries=0
         ) as client:
             for _ in range(2):
-                with pytest.raises(HTTPError):
+                # Refused after the handshake: a transport error, never a TLS one.
+                with pytest.raises(TransportError) as refused:
                     await client.get(server.url + "/peer")
+                assert not isinstance(refused.value, ConnectError), refused.value
     warnings = [r for r in caplog.records if "ALPN chose h2" in r.getMessage()]
     assert len(warnings) == 1
 

@@ -94,7 +94,7 @@ async def test_the_block_closes_it_with_1000_or_1011_if_it_raised(server: AsyncS
         if len(CLOSES) == 2:
             break
         await AsyncClock.sleep(0.01)
-    assert CLOSES == [1000, 1011]
+    assert sorted(CLOSES) == [1000, 1011]  # (the server's two sides may end in either order)
 
 
 async def test_close_codes_reach_the_other_side(server: AsyncServer) -> None:

@@ -188,7 +188,8 @@ def test_each_idle_connection_keeps_its_own_deadline(net: MemoryNetwork) -> None
                 busy.send_all(request, 5.0)
                 assert [r.body for r in read_responses(busy, [b"GET"])] == [b"ok"]
                 SyncClock.sleep(0.15)
-            assert read_until_eof(idle, limit=1.0) == b""
+            # Closed about 0.5 s ago already: not held open by the other's requests.
+            assert read_until_eof(idle, limit=0.2) == b""
             busy.send_all(request, 5.0)
             assert [r.body for r in read_responses(busy, [b"GET"])] == [b"ok"]
 

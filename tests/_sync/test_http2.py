@@ -22,13 +22,14 @@ import pytest
 import hyperpy
 from hyperpy import (
     Client,
+    ConnectError,
     H2Settings,
     Headers,
-    HTTPError,
     Request,
     Response,
     Server,
     Timeout,
+    TransportError,
 )
 from hyperpy._backends import SyncClock, SyncEvent, SyncTaskGroup
 from hyperpy._sync.client.http2 import SyncHTTP2Connection
@@ -298,8 +299,10 @@ def test_h2_chosen_by_alpn_on_a_server_without_http2_is_refused_once_loudly(
             http2=True, verify=h2_client_ssl_context, timeout=CLIENT_TIMEOUT, retries=0
         ) as client:
             for _ in range(2):
-                with pytest.raises(HTTPError):
+                # Refused after the handshake: a transport error, never a TLS one.
+                with pytest.raises(TransportError) as refused:
                     client.get(server.url + "/peer")
+                assert not isinstance(refused.value, ConnectError), refused.value
     warnings = [r for r in caplog.records if "ALPN chose h2" in r.getMessage()]
     assert len(warnings) == 1
 

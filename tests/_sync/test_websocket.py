@@ -93,7 +93,7 @@ def test_the_block_closes_it_with_1000_or_1011_if_it_raised(server: Server) -> N
         if len(CLOSES) == 2:
             break
         SyncClock.sleep(0.01)
-    assert CLOSES == [1000, 1011]
+    assert sorted(CLOSES) == [1000, 1011]  # (the server's two sides may end in either order)
 
 
 def test_close_codes_reach_the_other_side(server: Server) -> None:

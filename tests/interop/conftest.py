@@ -54,7 +54,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if previous is not None and _RANK[previous["outcome"]] >= _RANK[result]:
         return
     reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
+    if hasattr(report, "wasxfail"):
+        reason = f"xfail: {report.wasxfail}"  # recorded as skipped: --check names it
+    elif report.skipped and isinstance(report.longrepr, tuple):
         reason = str(report.longrepr[2])
     _RESULTS[item.nodeid] = {**cell, "test": item.nodeid, "outcome": result, "reason": reason}
 

@@ -223,6 +223,19 @@ class _EpollParker:
                         return
                     continue
                 entry = self._take(events[0][0])
+                # Leader and followers: a worker leaving to serve makes sure another
+                # waits, while connections stay parked, so that a burst after a
+                # quiet spell is not served one by one.
+                grow = (
+                    entry is not None
+                    and self._parked
+                    and not self._waiting
+                    and self._workers < self._max
+                )
+                if grow:
+                    self._workers += 1
+            if grow:
+                self._spawn(self._work)
             if entry is None:
                 continue  # resumed by its deadline meanwhile
             entry.stream.unwatch()

@@ -142,9 +142,7 @@ class H1Client:
         try:
             return _join(self._send(h11.EndOfMessage(headers=trailers or [])))
         except (h11.LocalProtocolError, LocalProtocolError) as exc:  # h11's: a bad trailer
-            raise LocalProtocolError(
-                f"request body did not match its declared length: {exc}"
-            ) from exc
+            raise LocalProtocolError(f"the request could not end: {exc}") from exc
 
     def whole_request(
         self, method: bytes, target: bytes, headers: Fields, content: bytes

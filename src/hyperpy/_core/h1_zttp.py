@@ -400,9 +400,7 @@ class H1Client:
             if self._our == _SEND_BODY:
                 self._our = _ERROR
                 self._settle()
-            raise LocalProtocolError(
-                f"request body did not match its declared length: {exc}"
-            ) from exc
+            raise LocalProtocolError(f"the request could not end: {exc}") from exc
         self._our = _DONE
         self._settle()
         return end
